@@ -1,0 +1,41 @@
+"""Names of the archive account's resources: one source for app, Bicep, devhost and docs."""
+
+from __future__ import annotations
+
+RAW_CONTAINER = "raw"
+RECORDS_CONTAINER = "records"
+MEDIA_CONTAINER = "media"
+AUDIT_CONTAINER = "audit"
+CONTAINERS = (RAW_CONTAINER, RECORDS_CONTAINER, MEDIA_CONTAINER, AUDIT_CONTAINER)
+
+INGEST_QUEUE = "ingest"
+INGEST_POISON_QUEUE = f"{INGEST_QUEUE}-poison"
+QUEUES = (INGEST_QUEUE, INGEST_POISON_QUEUE)
+
+TABLE_BY_MESSAGE = "IndexByMessage"
+TABLE_BY_PARTICIPANT = "IndexByParticipant"
+TABLE_BY_CONVERSATION = "IndexByConversation"
+TABLE_BY_DAY = "IndexByDay"
+TABLE_FAILURES = "IndexFailures"
+INDEX_TABLES = (
+    TABLE_BY_MESSAGE,
+    TABLE_BY_PARTICIPANT,
+    TABLE_BY_CONVERSATION,
+    TABLE_BY_DAY,
+    TABLE_FAILURES,
+)
+
+# Letters and digits only: the Durable Azure Storage provider derives queue,
+# table and container names from it.
+TASK_HUB = "WaArchiveHub"
+
+# App settings read by the code (see README "Settings").
+SETTING_HOST_STORAGE = "AzureWebJobsStorage"
+SETTING_ARCHIVE_STORAGE = "ARCHIVE_STORAGE"
+SETTING_APP_SECRET = "WHATSAPP_APP_SECRET"
+SETTING_VERIFY_TOKEN = "WHATSAPP_VERIFY_TOKEN"
+SETTING_ACCESS_TOKEN = "WHATSAPP_ACCESS_TOKEN"
+SETTING_GRAPH_URL = "WHATSAPP_GRAPH_URL"
+SETTING_RETENTION_DAYS = "ARCHIVE_RETENTION_DAYS"
+SETTING_MAX_WEBHOOK_BYTES = "MAX_WEBHOOK_BYTES"
+SETTING_MAX_MEDIA_BYTES = "MAX_MEDIA_BYTES"

@@ -1,0 +1,1 @@
+"""The `wa-archive` console script."""

@@ -1,0 +1,1 @@
+"""Local Functions + Durable runtime over Azurite (see README, "Local runtime")."""
