@@ -184,7 +184,7 @@ class Azurite:
 def _ready(host: str, port: int) -> bool:
     # Any HTTP answer (even 400/403) means the service is listening and parsing.
     try:
-        urllib.request.urlopen(f"http://{host}:{port}/", timeout=0.5)  # noqa: S310
+        urllib.request.urlopen(f"http://{host}:{port}/", timeout=0.5)
     except urllib.error.HTTPError:
         return True
     except OSError:

@@ -49,7 +49,7 @@ class FunctionSpec:
 
 
 def load_module(target: str | Path) -> ModuleType:
-    """Import `target`: a path to a .py file, a directory holding function_app.py, or a module name."""
+    """Import `target`: a .py path, a directory holding function_app.py, or a module name."""
     path = Path(target)
     if path.is_dir():
         path = path / "function_app.py"
