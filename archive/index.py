@@ -1,0 +1,258 @@
+"""Table index key design. Every query is a single-partition RowKey range.
+
+Tables (names from :mod:`archive.names`):
+
+- by message:      PK = encoded message id,  RK = ``<event>-<ticks>-<fp16>``; plus one
+                   ``latest-status`` row per message (see :func:`latest_status_entity`)
+- by participant:  PK = encoded participant, RK = ``<inverted ticks>-<message>-<event>-<fp16>``
+- by conversation: PK = conversation key,    RK = same as by participant
+- by day:          PK = ``YYYY-MM-DD``,       RK = same as by participant
+- failures:        PK = failure kind,        RK = ``<day>-<sha256(ref)[:32]>``
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from archive.encoding import key_segment
+from archive.names import (
+    TABLE_BY_CONVERSATION,
+    TABLE_BY_DAY,
+    TABLE_BY_MESSAGE,
+    TABLE_BY_PARTICIPANT,
+    TABLE_FAILURES,
+)
+from archive.timestamps import from_iso, require_aware
+
+FAILURES_TABLE = TABLE_FAILURES
+
+FailureKind = Literal["media_unavailable", "conflict", "unparseable", "webhook_error"]
+LATEST_STATUS_ROW = "latest-status"
+TICKS_WIDTH = 19
+_EPOCH_MIN = datetime(1, 1, 1, tzinfo=UTC)
+_EPOCH_MAX = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+# Table string properties hold at most 64 KiB; detail is a diagnostic, not evidence.
+_MAX_DETAIL_CHARS = 16_000
+
+STATUS_RANK: dict[str, int] = {
+    "sent": 1,
+    "delivered": 2,
+    "read": 3,
+    "played": 4,
+    "failed": 5,
+    "deleted": 6,
+}
+
+
+def _micros(delta: timedelta) -> int:
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def ticks(ts: datetime) -> str:
+    """Fixed-width microseconds since 0001-01-01: sorts oldest first."""
+    return f"{_micros(require_aware(ts, 'ts') - _EPOCH_MIN):0{TICKS_WIDTH}d}"
+
+
+def inverted_ticks(ts: datetime) -> str:
+    """Fixed-width, lexicographically newest first."""
+    return f"{_micros(_EPOCH_MAX - require_aware(ts, 'ts')):0{TICKS_WIDTH}d}"
+
+
+def query_bounds(start: datetime | None, end: datetime | None) -> tuple[str, str]:
+    """``(low, high)`` with ``low <= RowKey < high`` selecting ``start <= ts <= end``.
+
+    Works for every newest-first RowKey above (``<inverted ticks>-...``). None = open end.
+    """
+    low = inverted_ticks(end) if end is not None else "0" * TICKS_WIDTH
+    # "-" sorts before ".", so every "<inv(start)>-..." key is below "<inv(start)>.".
+    high = (inverted_ticks(start) if start is not None else "9" * TICKS_WIDTH) + "."
+    return low, high
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def range_filter(partition_key: str, start: datetime | None, end: datetime | None) -> str:
+    """OData filter for one partition and a time range (newest-first RowKeys)."""
+    low, high = query_bounds(start, end)
+    return (
+        f"PartitionKey eq {_quote(partition_key)} and RowKey ge {_quote(low)}"
+        f" and RowKey lt {_quote(high)}"
+    )
+
+
+def day_key(ts: datetime) -> str:
+    return require_aware(ts, "ts").strftime("%Y-%m-%d")
+
+
+def days_between(start: datetime, end: datetime) -> list[str]:
+    """Day partitions covering ``start..end``, newest first (the by-day query order)."""
+    first = require_aware(start, "start").date()
+    last = require_aware(end, "end").date()
+    days: list[str] = []
+    current = last
+    while current >= first:
+        days.append(current.isoformat())
+        current -= timedelta(days=1)
+    return days
+
+
+def participant_key(participant: str) -> str:
+    return key_segment(participant)
+
+
+def message_key(message_id: str) -> str:
+    return key_segment(message_id)
+
+
+def _projection(record: dict[str, Any], record_path: str) -> dict[str, Any]:
+    conversation = record.get("conversation") or {}
+    status = record.get("status") or {}
+    return {
+        "event": record["event"],
+        "direction": record["direction"],
+        "type": record["type"],
+        "provider": record["provider"],
+        "message_id": record["message_id"],
+        "timestamp": record["timestamp"],
+        "from": record.get("from"),
+        "to": record.get("to"),
+        "business_id": conversation.get("business_id"),
+        "customer_id": conversation.get("customer_id"),
+        "status": status.get("value"),
+        "media_count": len(record.get("media") or ()),
+        "record_path": record_path,
+        "fingerprint": record["fingerprint"],
+    }
+
+
+def _record_time(record: dict[str, Any]) -> datetime:
+    ts = from_iso(str(record["timestamp"]))
+    if ts is None:
+        raise ValueError("record timestamp is not ISO-8601 UTC")
+    return ts
+
+
+def _participants(record: dict[str, Any]) -> list[str]:
+    """The customer, the firm's number (always as business_id), and a group member.
+
+    The firm's side is keyed by ``business_id`` whatever spelling the source used (display
+    number in webhooks, phone_number_id in outbound capture), so one partition holds it all.
+    """
+    conversation = record.get("conversation") or {}
+    other_party = record.get("from") if record.get("direction") == "inbound" else record.get("to")
+    seen: list[str] = []
+    candidates = (conversation.get("customer_id"), conversation.get("business_id"), other_party)
+    for value in candidates:
+        if isinstance(value, str) and value and value not in seen:
+            seen.append(value)
+    return seen
+
+
+def index_entities(record: dict[str, Any], record_path: str) -> dict[str, list[dict[str, Any]]]:
+    """Rows to upsert for one record (idempotent: a redelivery yields identical rows)."""
+    ts = _record_time(record)
+    columns = _projection(record, record_path)
+    fp16 = str(record["fingerprint"])[:16]
+    event = str(record["event"])
+    newest_first = f"{inverted_ticks(ts)}-{message_key(record['message_id'])}-{event}-{fp16}"
+    rows: dict[str, list[dict[str, Any]]] = {
+        TABLE_BY_MESSAGE: [
+            {
+                "PartitionKey": message_key(record["message_id"]),
+                "RowKey": f"{event}-{ticks(ts)}-{fp16}",
+                **columns,
+            }
+        ],
+        TABLE_BY_DAY: [{"PartitionKey": day_key(ts), "RowKey": newest_first, **columns}],
+        TABLE_BY_PARTICIPANT: [],
+        TABLE_BY_CONVERSATION: [],
+    }
+    # Statuses are looked up through their message; they would flood the timelines.
+    if event != "status":
+        rows[TABLE_BY_PARTICIPANT] = [
+            {"PartitionKey": participant_key(p), "RowKey": newest_first, **columns}
+            for p in _participants(record)
+        ]
+        rows[TABLE_BY_CONVERSATION] = [
+            {
+                "PartitionKey": str((record.get("conversation") or {})["key"]),
+                "RowKey": newest_first,
+                **columns,
+            }
+        ]
+    return rows
+
+
+def latest_status_entity(record: dict[str, Any], record_path: str) -> dict[str, Any] | None:
+    """The by-message ``latest-status`` row this status record would write, if it wins.
+
+    The writer reads the current row, calls :func:`latest_status_wins` with
+    :func:`latest_status_of`, and replaces it (with its ETag) only when the candidate wins.
+    """
+    status = record.get("status")
+    if record.get("event") not in ("status", "delete") or not isinstance(status, dict):
+        return None
+    return {
+        "PartitionKey": message_key(record["message_id"]),
+        "RowKey": LATEST_STATUS_ROW,
+        "status": status.get("value"),
+        "status_timestamp": record["timestamp"],
+        "record_path": record_path,
+        "fingerprint": record["fingerprint"],
+    }
+
+
+def latest_status_of(entity: dict[str, Any] | None) -> tuple[datetime, str] | None:
+    if not entity:
+        return None
+    ts = from_iso(str(entity.get("status_timestamp", "")))
+    value = entity.get("status")
+    if ts is None or not isinstance(value, str):
+        return None
+    return ts, value
+
+
+def latest_status_wins(
+    current: tuple[datetime, str] | None, candidate: tuple[datetime, str]
+) -> bool:
+    """Should ``candidate`` replace ``current`` as the message's shown status?
+
+    The shown status never regresses: a status further along the lifecycle
+    (sent < delivered < read < played < failed < deleted) always wins, whatever the order of
+    arrival or clock skew between provider timestamps; for the same status the later
+    provider timestamp wins. Unknown values rank 0, so they never hide a known status.
+    """
+    if current is None:
+        return True
+    current_ts, current_value = current
+    candidate_ts, candidate_value = candidate
+    current_rank = STATUS_RANK.get(current_value, 0)
+    candidate_rank = STATUS_RANK.get(candidate_value, 0)
+    if candidate_rank != current_rank:
+        return candidate_rank > current_rank
+    return candidate_ts > current_ts
+
+
+def failure_entity(
+    kind: FailureKind, *, day: str, ref: str, reason: str, detail: dict[str, Any]
+) -> dict[str, Any]:
+    """Row for the failures table; the same failure recorded twice is the same row."""
+    detail_json = json.dumps(detail, sort_keys=True, default=str)
+    if len(detail_json) > _MAX_DETAIL_CHARS:
+        detail_json = detail_json[:_MAX_DETAIL_CHARS]
+    ref_hash = hashlib.sha256(ref.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return {
+        "PartitionKey": kind,
+        "RowKey": f"{day}-{ref_hash}",
+        "kind": kind,
+        "day": day,
+        "ref": ref,
+        "reason": reason,
+        "detail": detail_json,
+    }
+

@@ -1,0 +1,226 @@
+// WhatsApp compliance archive: one resource-group deployment.
+//   az deployment group create -g <rg> -f bicep/main.bicep -p bicep/main.bicepparam
+// See docs/deploy.md for the steps before and after (secrets, webhook, lock).
+
+targetScope = 'resourceGroup'
+
+@description('Short lowercase prefix for resource names (letters and digits).')
+@minLength(2)
+@maxLength(8)
+param namePrefix string = 'waarch'
+
+@description('Azure region for every resource.')
+param location string = resourceGroup().location
+
+@description('Tags for every resource.')
+param tags object = {
+  workload: 'whatsapp-compliance-archive'
+}
+
+@description('Days every archived blob version stays immutable (SEC 17a-4 / FINRA: 7 years = 2557 days).')
+@minValue(1)
+@maxValue(146000)
+param retentionDays int = 2557
+
+@description('Set to true after `wa-archive lock-retention` has locked the policy, so redeployments keep it locked.')
+param retentionPolicyLocked bool = false
+
+@description('Days in Hot before archived blobs move to Cool.')
+@minValue(1)
+param coolAfterDays int = 90
+
+@description('Days after creation before archived blobs move to the colder tier.')
+@minValue(1)
+param archiveAfterDays int = 365
+
+@description('The colder tier: Cold (online) or Archive (offline, hours to rehydrate).')
+@allowed([
+  'Cold'
+  'Archive'
+])
+param archiveTier string = 'Cold'
+
+@description('Archive account replication. Archive tier needs LRS, GRS or RA-GRS.')
+@allowed([
+  'Standard_LRS'
+  'Standard_GRS'
+  'Standard_RAGRS'
+  'Standard_ZRS'
+  'Standard_GZRS'
+  'Standard_RAGZRS'
+])
+param archiveSkuName string = 'Standard_GRS'
+
+@description('Object id of the Entra ID group of admins (TUI/CLI users); empty for none.')
+param adminsGroupPrincipalId string = ''
+
+@description('Object id of the Entra ID group of auditors (Storage Explorer readers); empty for none.')
+param auditorsGroupPrincipalId string = ''
+
+@description('Days Log Analytics keeps storage and Key Vault audit logs.')
+@minValue(30)
+@maxValue(730)
+param logRetentionDays int = 365
+
+@description('Largest webhook body accepted, in bytes.')
+param maxWebhookBytes int = 1048576
+
+@description('Largest media file fetched, in bytes.')
+param maxMediaBytes int = 104857600
+
+@description('Meta Graph API base URL.')
+param graphUrl string = 'https://graph.facebook.com/v21.0'
+
+@description('Most instances Flex Consumption may scale out to.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@description('Memory per Flex Consumption instance, in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+var suffix = take(uniqueString(resourceGroup().id, namePrefix), 8)
+var names = {
+  appIdentity: 'id-${namePrefix}-app-${suffix}'
+  encryptionIdentity: 'id-${namePrefix}-cmk-${suffix}'
+  workspace: 'log-${namePrefix}-${suffix}'
+  appInsights: 'appi-${namePrefix}-${suffix}'
+  keyVault: 'kv-${namePrefix}-${suffix}'
+  hostStorage: 'st${namePrefix}host${suffix}'
+  archiveStorage: 'st${namePrefix}arch${suffix}'
+  plan: 'plan-${namePrefix}-${suffix}'
+  functionApp: 'func-${namePrefix}-${suffix}'
+}
+
+// Route prefix comes from host.json (extensions.http.routePrefix).
+var webhookPath = '/api/webhooks/meta'
+
+module identities 'modules/identities.bicep' = {
+  name: 'identities'
+  params: {
+    location: location
+    tags: tags
+    appIdentityName: names.appIdentity
+    encryptionIdentityName: names.encryptionIdentity
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    location: location
+    tags: tags
+    workspaceName: names.workspace
+    appInsightsName: names.appInsights
+    logRetentionDays: logRetentionDays
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  params: {
+    location: location
+    tags: tags
+    vaultName: names.keyVault
+    appPrincipalId: identities.outputs.appPrincipalId
+    encryptionPrincipalId: identities.outputs.encryptionPrincipalId
+    workspaceId: monitoring.outputs.workspaceId
+    softDeleteRetentionDays: 90
+  }
+}
+
+module hostStorage 'modules/host-storage.bicep' = {
+  name: 'host-storage'
+  params: {
+    location: location
+    tags: tags
+    accountName: names.hostStorage
+    deploymentContainerName: 'app-package'
+    appPrincipalId: identities.outputs.appPrincipalId
+  }
+}
+
+// Takes its key details from the keyVault module's outputs, so it waits for
+// that module, including the encryption identity's role on the key.
+module archiveStorage 'modules/archive-storage.bicep' = {
+  name: 'archive-storage'
+  params: {
+    location: location
+    tags: tags
+    accountName: names.archiveStorage
+    skuName: archiveSkuName
+    retentionDays: retentionDays
+    retentionPolicyLocked: retentionPolicyLocked
+    coolAfterDays: coolAfterDays
+    archiveAfterDays: archiveAfterDays
+    archiveTier: archiveTier
+    encryptionIdentityId: identities.outputs.encryptionIdentityId
+    keyVaultUri: keyVault.outputs.vaultUri
+    encryptionKeyName: keyVault.outputs.storageKeyName
+    appPrincipalId: identities.outputs.appPrincipalId
+    workspaceId: monitoring.outputs.workspaceId
+  }
+}
+
+module peopleAccess 'modules/people-access.bicep' = {
+  name: 'people-access'
+  params: {
+    accountName: archiveStorage.outputs.accountName
+    containerNames: archiveStorage.outputs.containerNames
+    auditContainerName: 'audit'
+    ingestQueueName: 'ingest'
+    poisonQueueName: 'ingest-poison'
+    tableNames: archiveStorage.outputs.tableNames
+    adminsGroupPrincipalId: adminsGroupPrincipalId
+    auditorsGroupPrincipalId: auditorsGroupPrincipalId
+  }
+}
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'function-app'
+  params: {
+    location: location
+    tags: tags
+    planName: names.plan
+    appName: names.functionApp
+    appIdentityId: identities.outputs.appIdentityId
+    appClientId: identities.outputs.appClientId
+    appPrincipalId: identities.outputs.appPrincipalId
+    hostAccountName: hostStorage.outputs.accountName
+    deploymentContainerUrl: hostStorage.outputs.deploymentContainerUrl
+    archiveAccountName: archiveStorage.outputs.accountName
+    archiveBlobEndpoint: archiveStorage.outputs.blobEndpoint
+    archiveQueueEndpoint: archiveStorage.outputs.queueEndpoint
+    archiveTableEndpoint: archiveStorage.outputs.tableEndpoint
+    keyVaultUri: keyVault.outputs.vaultUri
+    manifestKeyUri: keyVault.outputs.manifestKeyUri
+    appInsightsName: monitoring.outputs.appInsightsName
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    retentionDays: retentionDays
+    maxWebhookBytes: maxWebhookBytes
+    maxMediaBytes: maxMediaBytes
+    graphUrl: graphUrl
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+  }
+}
+
+@description('Point the Meta webhook (callback URL) here.')
+output webhookUrl string = 'https://${functionApp.outputs.defaultHostName}${webhookPath}'
+
+@description('Host account: Functions runtime, task hub, deployment package.')
+output hostStorageAccountName string = hostStorage.outputs.accountName
+
+@description('Archive account: WORM containers, ingest queue, index tables.')
+output archiveStorageAccountName string = archiveStorage.outputs.accountName
+
+@description('Key Vault holding the WhatsApp secrets and the signing key.')
+output keyVaultUri string = keyVault.outputs.vaultUri
+
+output keyVaultName string = keyVault.outputs.vaultName
+output functionAppName string = functionApp.outputs.appName

@@ -1,0 +1,25 @@
+// Parameters for: az deployment group create -g <rg> -f bicep/main.bicep -p bicep/main.bicepparam
+// No secrets here: WhatsApp secrets go into Key Vault after deployment (docs/deploy.md).
+using './main.bicep'
+
+param namePrefix = 'waarch'
+
+// 7 years (SEC 17a-4, FINRA 4511). Can only be raised once the policy is locked.
+param retentionDays = 2557
+
+// Set to true after running `wa-archive lock-retention`.
+param retentionPolicyLocked = false
+
+param coolAfterDays = 90
+param archiveAfterDays = 365
+param archiveTier = 'Cold'
+param archiveSkuName = 'Standard_GRS'
+
+// Entra ID group object ids (az ad group show -g <name> --query id -o tsv).
+param adminsGroupPrincipalId = ''
+param auditorsGroupPrincipalId = ''
+
+param logRetentionDays = 365
+param maxWebhookBytes = 1048576
+param maxMediaBytes = 104857600
+param graphUrl = 'https://graph.facebook.com/v21.0'

@@ -1,0 +1,331 @@
+// The archive account: compliance data only. WORM containers (raw, records,
+// media, audit), the ingest queue and the index tables. Shared keys are off,
+// every blob version is immutable for retentionDays from creation, and blobs,
+// queues and tables are encrypted with a customer-managed key from Key Vault.
+// Names must match archive/names.py (tests/bicep checks this).
+
+@description('Azure region.')
+param location string
+
+@description('Tags for every resource.')
+param tags object
+
+@description('Storage account name (3-24 lowercase letters and digits).')
+@minLength(3)
+@maxLength(24)
+param accountName string
+
+@description('Replication. Archive tier needs LRS, GRS or RA-GRS; Cold works with all.')
+@allowed([
+  'Standard_LRS'
+  'Standard_GRS'
+  'Standard_RAGRS'
+  'Standard_ZRS'
+  'Standard_GZRS'
+  'Standard_RAGZRS'
+])
+param skuName string
+
+@description('Days every blob version stays immutable after it is written (2557 = 7 years).')
+@minValue(1)
+@maxValue(146000)
+param retentionDays int
+
+@description('True once `wa-archive lock-retention` has locked the policy: keeps redeployments from asking to unlock it, which Azure refuses.')
+param retentionPolicyLocked bool
+
+@description('Days in Hot before a blob moves to Cool.')
+@minValue(1)
+param coolAfterDays int
+
+@description('Days after creation before a blob moves to the colder tier.')
+@minValue(1)
+param archiveAfterDays int
+
+@description('The colder tier: Cold (online, read at once) or Archive (offline, hours to rehydrate).')
+@allowed([
+  'Cold'
+  'Archive'
+])
+param archiveTier string
+
+@description('Resource id of the identity the account uses to reach its key.')
+param encryptionIdentityId string
+
+@description('Key Vault URI holding the encryption key.')
+param keyVaultUri string
+
+@description('Name of the RSA key the account is encrypted with.')
+param encryptionKeyName string
+
+@description('Principal id of the Function app identity.')
+param appPrincipalId string
+
+@description('Log Analytics workspace that receives the storage logs.')
+param workspaceId string
+
+var containerNames = [
+  'raw'
+  'records'
+  'media'
+  'audit'
+]
+var queueNames = [
+  'ingest'
+  'ingest-poison'
+]
+var tableNames = [
+  'IndexByMessage'
+  'IndexByParticipant'
+  'IndexByConversation'
+  'IndexByDay'
+  'IndexFailures'
+]
+
+// Built-in role definition ids (learn.microsoft.com "Azure built-in roles").
+var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+
+var storageLogs = [
+  {
+    category: 'StorageRead'
+    enabled: true
+  }
+  {
+    category: 'StorageWrite'
+    enabled: true
+  }
+  {
+    category: 'StorageDelete'
+    enabled: true
+  }
+]
+
+resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  //checkov:skip=CKV_AZURE_35:Default action Allow: no VNet in this template, so the public endpoint stays on; shared keys are off and every request needs an Entra ID token checked by RBAC (docs/deploy.md hardening).
+  //checkov:skip=CKV_AZURE_59:Public network access enabled: auditors use Storage Explorer with Entra ID sign-in; no VNet in this template, so the public endpoint stays on; shared keys are off and every request needs an Entra ID token checked by RBAC (docs/deploy.md hardening).
+  //checkov:skip=CKV_AZURE_206:SKU is the skuName parameter (default Standard_GRS, set in main.bicep); checkov cannot resolve module parameters.
+  //checkov:skip=CKV_AZURE_43:Name is 'st' + namePrefix + uniqueString(), always 3-24 lowercase letters and digits; checkov cannot evaluate the expression.
+  name: accountName
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: skuName
+  }
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${encryptionIdentityId}': {}
+    }
+  }
+  properties: {
+    accessTier: 'Hot'
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    allowBlobPublicAccess: false
+    allowCrossTenantReplication: false
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+    // Version-level WORM for the whole account: every container inherits a
+    // time-based retention default. It starts Unlocked (still editable);
+    // locking is a separate, irreversible step (`wa-archive lock-retention`).
+    immutableStorageWithVersioning: {
+      enabled: true
+      immutabilityPolicy: {
+        immutabilityPeriodSinceCreationInDays: retentionDays
+        state: retentionPolicyLocked ? 'Locked' : 'Unlocked'
+        allowProtectedAppendWrites: false
+      }
+    }
+    encryption: {
+      keySource: 'Microsoft.Keyvault'
+      identity: {
+        userAssignedIdentity: encryptionIdentityId
+      }
+      keyvaultproperties: {
+        keyvaulturi: keyVaultUri
+        keyname: encryptionKeyName
+      }
+      requireInfrastructureEncryption: true
+      services: {
+        blob: {
+          enabled: true
+          keyType: 'Account'
+        }
+        file: {
+          enabled: true
+          keyType: 'Account'
+        }
+        queue: {
+          enabled: true
+          keyType: 'Account'
+        }
+        table: {
+          enabled: true
+          keyType: 'Account'
+        }
+      }
+    }
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+  properties: {
+    isVersioningEnabled: true
+    // Soft delete is a second net for the rare delete the retention job makes
+    // after expiry; it cannot delete anything still under retention.
+    deleteRetentionPolicy: {
+      enabled: true
+      days: 30
+    }
+    containerDeleteRetentionPolicy: {
+      enabled: true
+      days: 30
+    }
+  }
+}
+
+resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [for name in containerNames: {
+  parent: blobService
+  name: name
+  properties: {
+    publicAccess: 'None'
+  }
+}]
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [for name in queueNames: {
+  parent: queueService
+  name: name
+}]
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [for name in tableNames: {
+  parent: tableService
+  name: name
+}]
+
+// Tiering only. Lifecycle management cannot delete blobs that are under an
+// immutability policy, so it has no delete action here: expiry is the app's
+// retention job, which also honours legal holds.
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
+  parent: account
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        {
+          name: 'tier-archived-blobs'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [for name in containerNames: '${name}/']
+            }
+            actions: {
+              baseBlob: union({
+                tierToCool: {
+                  daysAfterCreationGreaterThan: coolAfterDays
+                }
+              }, (archiveTier == 'Archive') ? {
+                tierToArchive: {
+                  daysAfterCreationGreaterThan: archiveAfterDays
+                }
+              } : {
+                tierToCold: {
+                  daysAfterCreationGreaterThan: archiveAfterDays
+                }
+              })
+            }
+          }
+        }
+      ]
+    }
+  }
+}
+
+resource appContainerAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in containerNames: {
+  name: guid(containers[i].id, appPrincipalId, storageBlobDataContributor)
+  scope: containers[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}]
+
+resource appQueueAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in queueNames: {
+  name: guid(queues[i].id, appPrincipalId, storageQueueDataContributor)
+  scope: queues[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataContributor)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}]
+
+resource appTableAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in tableNames: {
+  name: guid(tables[i].id, appPrincipalId, storageTableDataContributor)
+  scope: tables[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataContributor)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}]
+
+resource blobAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'audit-to-log-analytics'
+  scope: blobService
+  properties: {
+    workspaceId: workspaceId
+    logs: storageLogs
+  }
+}
+
+resource queueAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'audit-to-log-analytics'
+  scope: queueService
+  properties: {
+    workspaceId: workspaceId
+    logs: storageLogs
+  }
+}
+
+resource tableAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'audit-to-log-analytics'
+  scope: tableService
+  properties: {
+    workspaceId: workspaceId
+    logs: storageLogs
+  }
+}
+
+output accountName string = account.name
+output accountId string = account.id
+output blobEndpoint string = account.properties.primaryEndpoints.blob
+output queueEndpoint string = account.properties.primaryEndpoints.queue
+output tableEndpoint string = account.properties.primaryEndpoints.table
+output containerNames array = containerNames
+output queueNames array = queueNames
+output tableNames array = tableNames

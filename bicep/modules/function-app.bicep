@@ -1,0 +1,223 @@
+// The Function app on Flex Consumption (FC1, Linux, Python 3.11). It runs as
+// a user-assigned identity and holds no keys: storage settings are the
+// identity-based `__` forms, secrets are Key Vault references, and Application
+// Insights takes Entra ID tokens only. Setting names must match
+// archive/names.py (tests/bicep checks this).
+
+@description('Azure region.')
+param location string
+
+@description('Tags for every resource.')
+param tags object
+
+@description('Flex Consumption plan name.')
+param planName string
+
+@description('Function app name (also its host name).')
+param appName string
+
+@description('Resource id of the Function app identity.')
+param appIdentityId string
+
+@description('Client id of the Function app identity.')
+param appClientId string
+
+@description('Principal id of the Function app identity.')
+param appPrincipalId string
+
+@description('Host storage account name (AzureWebJobsStorage).')
+param hostAccountName string
+
+@description('Deployment package container URL in the host account.')
+param deploymentContainerUrl string
+
+@description('Archive storage account name.')
+param archiveAccountName string
+
+@description('Archive account blob endpoint.')
+param archiveBlobEndpoint string
+
+@description('Archive account queue endpoint.')
+param archiveQueueEndpoint string
+
+@description('Archive account table endpoint.')
+param archiveTableEndpoint string
+
+@description('Key Vault URI (ends with a slash).')
+param keyVaultUri string
+
+@description('Versionless URI of the manifest signing key.')
+param manifestKeyUri string
+
+@description('Application Insights component name.')
+param appInsightsName string
+
+@description('Application Insights connection string (no secret: local auth is disabled).')
+param appInsightsConnectionString string
+
+@description('Days every record stays immutable; the app uses it for retention metadata and expiry.')
+param retentionDays int
+
+@description('Largest webhook body accepted, in bytes.')
+param maxWebhookBytes int
+
+@description('Largest media file fetched, in bytes.')
+param maxMediaBytes int
+
+@description('Meta Graph API base URL.')
+param graphUrl string
+
+@description('Most instances Flex Consumption may scale out to.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int
+
+@description('Memory per instance, in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int
+
+// Key Vault secret names allow letters, digits and dashes only, so they
+// differ from the app setting names they feed.
+var secretReferences = {
+  WHATSAPP_APP_SECRET: 'whatsapp-app-secret'
+  WHATSAPP_ACCESS_TOKEN: 'whatsapp-access-token'
+  WHATSAPP_VERIFY_TOKEN: 'whatsapp-verify-token'
+}
+
+// Built-in role definition id (learn.microsoft.com "Azure built-in roles").
+var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
+
+var appSettings = {
+  // Host + Durable task hub: identity-based connection to the host account.
+  AzureWebJobsStorage__accountName: hostAccountName
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: appClientId
+  // Archive account: the same identity-based form, read by the queue trigger
+  // binding and by the app's own SDK clients.
+  ARCHIVE_STORAGE__accountName: archiveAccountName
+  ARCHIVE_STORAGE__blobServiceUri: archiveBlobEndpoint
+  ARCHIVE_STORAGE__queueServiceUri: archiveQueueEndpoint
+  ARCHIVE_STORAGE__tableServiceUri: archiveTableEndpoint
+  ARCHIVE_STORAGE__credential: 'managedidentity'
+  ARCHIVE_STORAGE__clientId: appClientId
+  // DefaultAzureCredential picks the user-assigned identity by this id.
+  AZURE_CLIENT_ID: appClientId
+  WHATSAPP_APP_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretReferences.WHATSAPP_APP_SECRET}/)'
+  WHATSAPP_ACCESS_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretReferences.WHATSAPP_ACCESS_TOKEN}/)'
+  WHATSAPP_VERIFY_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretReferences.WHATSAPP_VERIFY_TOKEN}/)'
+  WHATSAPP_GRAPH_URL: graphUrl
+  ARCHIVE_RETENTION_DAYS: string(retentionDays)
+  MAX_WEBHOOK_BYTES: string(maxWebhookBytes)
+  MAX_MEDIA_BYTES: string(maxMediaBytes)
+  MANIFEST_SIGNING_KEY_ID: manifestKeyUri
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${appClientId};Authorization=AAD'
+}
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: appInsightsName
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  //checkov:skip=CKV_AZURE_225:Flex Consumption zone redundancy is region-dependent; no message is lost to a zone outage because ingest is durable in the queue before the 200.
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  //checkov:skip=CKV_AZURE_222:Meta's webhook calls come from the internet; every POST is authenticated by its HMAC signature, /api/outbound by a function key.
+  //checkov:skip=CKV_AZURE_17:Meta cannot present client certificates; webhook bodies are authenticated by HMAC signature instead.
+  //checkov:skip=CKV_AZURE_212:Flex Consumption scales per event from zero; instance counts are not an App Service plan setting here.
+  //checkov:skip=CKV_AZURE_213:App Service health check (instance eviction) does not apply to Flex Consumption; GET /api/health serves external probes.
+  name: appName
+  location: location
+  tags: tags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${appIdentityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    publicNetworkAccess: 'Enabled'
+    keyVaultReferenceIdentity: appIdentityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      appSettings: [for setting in items(appSettings): {
+        name: setting.key
+        value: setting.value
+      }]
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: deploymentContainerUrl
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: appIdentityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
+// Deployment goes through Entra ID (`func azure functionapp publish`, or
+// `az functionapp deployment`), never through basic-auth publishing profiles.
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource telemetryAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appInsights.id, appPrincipalId, monitoringMetricsPublisher)
+  scope: appInsights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisher)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+output appName string = site.name
+output defaultHostName string = site.properties.defaultHostName

@@ -1,0 +1,185 @@
+// Access for people, by Entra ID group. Both groups sign in with their own
+// identity (Storage Explorer, the TUI); nobody gets account keys, and no role
+// here can delete archived data.
+//   admins:   read the archive and the index, see the queues, send to ingest,
+//             take messages off ingest-poison (replay), append audit entries.
+//   auditors: read the archive containers; Reader on the account so Storage
+//             Explorer can list it with Entra ID sign-in.
+
+@description('Archive storage account name.')
+param accountName string
+
+@description('Archive blob containers.')
+param containerNames array
+
+@description('Name of the container the TUI and CLI write audit entries to.')
+param auditContainerName string
+
+@description('The ingest queue.')
+param ingestQueueName string
+
+@description('The ingest poison queue.')
+param poisonQueueName string
+
+@description('Index tables.')
+param tableNames array
+
+@description('Object id of the admins group; empty to skip.')
+param adminsGroupPrincipalId string
+
+@description('Object id of the auditors group; empty to skip.')
+param auditorsGroupPrincipalId string
+
+// Built-in role definition ids (learn.microsoft.com "Azure built-in roles").
+var reader = 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
+var storageBlobDataReader = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
+var storageQueueDataReader = '19e7f393-937e-4f77-808e-94535e297925'
+var storageQueueDataMessageSender = 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
+var storageQueueDataMessageProcessor = '8a0f0c08-91a1-4084-bc3d-661d67233fed'
+var storageTableDataReader = '76199698-9eea-4c19-bc75-cec21354c6b6'
+
+var hasAdmins = !empty(adminsGroupPrincipalId)
+var hasAuditors = !empty(auditorsGroupPrincipalId)
+
+resource account 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: accountName
+}
+
+resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = [for name in containerNames: {
+  name: '${accountName}/default/${name}'
+}]
+
+resource auditContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  name: '${accountName}/default/${auditContainerName}'
+}
+
+resource ingestQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = {
+  name: '${accountName}/default/${ingestQueueName}'
+}
+
+resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = {
+  name: '${accountName}/default/${poisonQueueName}'
+}
+
+resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = [for name in tableNames: {
+  name: '${accountName}/default/${name}'
+}]
+
+// Admins append audit entries but must not delete or overwrite anything, and
+// no built-in role writes blobs without also deleting them.
+resource auditAppender 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (hasAdmins) {
+  name: guid(resourceGroup().id, accountName, 'wa-archive-audit-appender')
+  properties: {
+    roleName: 'WA Archive Audit Appender (${accountName})'
+    description: 'Read and create blobs in the archive audit container; no delete.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          'Microsoft.Storage/storageAccounts/blobServices/containers/read'
+        ]
+        notActions: []
+        dataActions: [
+          'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read'
+          'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write'
+          'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action'
+        ]
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      resourceGroup().id
+    ]
+  }
+}
+
+resource adminAccountReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasAdmins) {
+  name: guid(account.id, adminsGroupPrincipalId, reader)
+  scope: account
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', reader)
+    principalId: adminsGroupPrincipalId
+    principalType: 'Group'
+  }
+}
+
+resource adminBlobReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in (hasAdmins ? containerNames : []): {
+  name: guid(containers[i].id, adminsGroupPrincipalId, storageBlobDataReader)
+  scope: containers[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataReader)
+    principalId: adminsGroupPrincipalId
+    principalType: 'Group'
+  }
+}]
+
+resource adminAuditAppend 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasAdmins) {
+  name: guid(auditContainer.id, adminsGroupPrincipalId, 'wa-archive-audit-appender')
+  scope: auditContainer
+  properties: {
+    roleDefinitionId: auditAppender.id
+    principalId: adminsGroupPrincipalId
+    principalType: 'Group'
+  }
+}
+
+resource adminIngestReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasAdmins) {
+  name: guid(ingestQueue.id, adminsGroupPrincipalId, storageQueueDataReader)
+  scope: ingestQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataReader)
+    principalId: adminsGroupPrincipalId
+    principalType: 'Group'
+  }
+}
+
+resource adminIngestSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasAdmins) {
+  name: guid(ingestQueue.id, adminsGroupPrincipalId, storageQueueDataMessageSender)
+  scope: ingestQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataMessageSender)
+    principalId: adminsGroupPrincipalId
+    principalType: 'Group'
+  }
+}
+
+// Replay takes a message off the poison queue once it is back on ingest.
+resource adminPoisonProcessor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasAdmins) {
+  name: guid(poisonQueue.id, adminsGroupPrincipalId, storageQueueDataMessageProcessor)
+  scope: poisonQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataMessageProcessor)
+    principalId: adminsGroupPrincipalId
+    principalType: 'Group'
+  }
+}
+
+resource adminTableReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in (hasAdmins ? tableNames : []): {
+  name: guid(tables[i].id, adminsGroupPrincipalId, storageTableDataReader)
+  scope: tables[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataReader)
+    principalId: adminsGroupPrincipalId
+    principalType: 'Group'
+  }
+}]
+
+resource auditorAccountReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasAuditors) {
+  name: guid(account.id, auditorsGroupPrincipalId, reader)
+  scope: account
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', reader)
+    principalId: auditorsGroupPrincipalId
+    principalType: 'Group'
+  }
+}
+
+resource auditorBlobReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in (hasAuditors ? containerNames : []): {
+  name: guid(containers[i].id, auditorsGroupPrincipalId, storageBlobDataReader)
+  scope: containers[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataReader)
+    principalId: auditorsGroupPrincipalId
+    principalType: 'Group'
+  }
+}]

@@ -1,0 +1,79 @@
+"""Role assignments as declared in the templates, with role ids resolved to GUIDs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.bicep.bicep_tree import bicep_files, body, parse, resolve, resources_of_type
+
+OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+CONTRIBUTOR = "b24988ac-6180-42ea-a8f6-5d4e6e8b1d3b"
+USER_ACCESS_ADMINISTRATOR = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
+
+# Built-in role ids used by the templates (learn.microsoft.com "Azure built-in roles").
+READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
+BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+QUEUE_DATA_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
+QUEUE_DATA_READER = "19e7f393-937e-4f77-808e-94535e297925"
+QUEUE_MESSAGE_SENDER = "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a"
+QUEUE_MESSAGE_PROCESSOR = "8a0f0c08-91a1-4084-bc3d-661d67233fed"
+TABLE_DATA_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
+TABLE_DATA_READER = "76199698-9eea-4c19-bc75-cec21354c6b6"
+KV_CRYPTO_USER = "12338af0-0e69-4776-bea7-57ae8d297424"
+KV_CRYPTO_SERVICE_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
+KV_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
+CUSTOM = "custom"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    file: str
+    name: str
+    roles: tuple[str, ...]
+    principal: str
+    scope: str
+
+
+def assignments(files: list[Path] | None = None) -> list[Assignment]:
+    found: list[Assignment] = []
+    for path in files or bicep_files():
+        tree = parse(path)
+        for name, res in resources_of_type(tree, "Microsoft.Authorization/roleAssignments").items():
+            config = body(res)
+            loop = res["config"].get("loop_type") or {}
+            props = config["properties"]
+            found.append(
+                Assignment(
+                    file=path.name,
+                    name=name,
+                    roles=_role_ids(tree, props["roleDefinitionId"], loop),
+                    principal=str(props["principalId"]),
+                    scope=_scope_name(config.get("scope")),
+                )
+            )
+    return found
+
+
+def _role_ids(tree: dict[str, Any], definition: Any, loop: dict[str, Any]) -> tuple[str, ...]:
+    if not (isinstance(definition, dict) and "function" in definition):
+        return (CUSTOM,)
+    name = definition["function"]["parameters"]["resource_name_1"]
+    detail = loop.get("detail", {})
+    if name == detail.get("item_name"):
+        values = resolve(tree, detail["array_name"])
+        return tuple(str(v).lower() for v in values)
+    return (str(resolve(tree, name)).lower(),)
+
+
+def _scope_name(scope: Any) -> str:
+    """The symbol a scope points at: `account`, or `containers` for `containers[i]`."""
+    if isinstance(scope, str):
+        return scope
+    if isinstance(scope, dict) and "operator" in scope:
+        return _scope_name(scope["operator"]["operands"]["operand_1"])
+    return "<resource group>"
