@@ -10,12 +10,13 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 DEFAULT_HTTP_BODY_LIMIT = 100 * 1024 * 1024  # the host's default maxRequestBodySize (~100 MB)
 HOST_STORAGE_SETTING = "AzureWebJobsStorage"
+BODY_LIMIT_SETTING = "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"
 _TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d+))?$")
 _SETTING_REF = re.compile(r"%([^%]+)%")
 
@@ -57,7 +58,9 @@ class QueueOptions:
     def from_json(cls, raw: Mapping[str, Any]) -> QueueOptions:
         encoding = str(raw.get("messageEncoding", "base64")).lower()
         if encoding not in ("base64", "none"):
-            raise ConfigError(f"extensions.queues.messageEncoding must be base64 or none: {encoding}")
+            raise ConfigError(
+                f"extensions.queues.messageEncoding must be base64 or none: {encoding}"
+            )
         batch_size = int(raw.get("batchSize", 16))
         if not 1 <= batch_size <= 32:
             raise ConfigError("extensions.queues.batchSize must be between 1 and 32")
@@ -100,22 +103,25 @@ class HostConfig:
         http = extensions.get("http") or {}
         return cls(
             route_prefix=str(http.get("routePrefix", "api")).strip("/"),
-            max_request_body_bytes=int(
-                http.get("maxRequestBodySize", DEFAULT_HTTP_BODY_LIMIT)
-            ),
             queues=QueueOptions.from_json(extensions.get("queues") or {}),
             durable=DurableOptions.from_json(extensions.get("durableTask") or {}),
         )
 
     @classmethod
-    def load(cls, path: Path | None) -> HostConfig:
-        if path is None or not path.exists():
-            return cls()
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: not valid JSON: {exc}") from exc
-        return cls.from_json(raw)
+    def load(cls, path: Path | None, environ: Mapping[str, str] | None = None) -> HostConfig:
+        raw: dict[str, Any] = {}
+        if path is not None and path.exists():
+            try:
+                raw = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}: not valid JSON: {exc}") from exc
+        config = cls.from_json(raw)
+        env = os.environ if environ is None else environ
+        # The host takes its body limit from this app setting, not from host.json.
+        limit = env.get(BODY_LIMIT_SETTING)
+        if limit:
+            config = replace(config, max_request_body_bytes=int(limit))
+        return config
 
 
 def resolve_setting_refs(value: str, environ: Mapping[str, str] | None = None) -> str:

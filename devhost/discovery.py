@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import json
 import sys
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +73,26 @@ def find_app(module: ModuleType) -> func.FunctionRegister:
     return apps[0]
 
 
+# get_functions() refuses to run twice on one app (it re-registers the names), and the
+# worker calls it once per process; several hosts in one process (tests) share the result.
+_DESCRIBED: weakref.WeakKeyDictionary[
+    func.FunctionRegister, list[FunctionSpec] | DiscoveryError
+] = weakref.WeakKeyDictionary()
+
+
 def describe(app: func.FunctionRegister) -> list[FunctionSpec]:
+    if app not in _DESCRIBED:
+        try:
+            _DESCRIBED[app] = _describe(app)
+        except DiscoveryError as exc:
+            _DESCRIBED[app] = exc
+    result = _DESCRIBED[app]
+    if isinstance(result, DiscoveryError):
+        raise DiscoveryError(str(result))
+    return list(result)
+
+
+def _describe(app: func.FunctionRegister) -> list[FunctionSpec]:
     specs: list[FunctionSpec] = []
     for function in app.get_functions():
         name = function.get_function_name() or "<unnamed>"

@@ -1,0 +1,190 @@
+"""`wa-archive dev`: Azurite + the archive's resources + devhost on function_app.py.
+
+Data and local settings live under .wa-archive/ in the repo (or --data-dir), so
+a rerun keeps stored records, queues and the generated dev secrets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import secrets
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from archive.names import (
+    SETTING_APP_SECRET,
+    SETTING_ARCHIVE_STORAGE,
+    SETTING_GRAPH_URL,
+    SETTING_HOST_STORAGE,
+    SETTING_VERIFY_TOKEN,
+)
+from devhost.azurite import REPO_ROOT, Azurite, AzuriteError
+from devhost.config import ConfigError
+from devhost.discovery import DiscoveryError
+from devhost.host import DEFAULT_PORT, DEFAULT_RPC_PORT, LOOPBACK, DevHost
+from devhost.keys import FUNCTION_KEY_SETTING, MASTER_KEY_SETTING
+
+DEFAULT_GRAPH_URL = "https://graph.facebook.com/v21.0"
+WEBHOOK_ROUTE = "webhooks/meta"
+AZURITE_DEFAULT_PORTS = (10000, 10001, 10002)
+SETTINGS_FILE = "settings.json"
+# Generated once, then kept: the values a developer pastes into Meta's console or the TUI.
+GENERATED: dict[str, Callable[[], str]] = {
+    SETTING_APP_SECRET: lambda: secrets.token_hex(32),
+    SETTING_VERIFY_TOKEN: lambda: secrets.token_urlsafe(24),
+    FUNCTION_KEY_SETTING: lambda: secrets.token_urlsafe(32),
+    MASTER_KEY_SETTING: lambda: secrets.token_urlsafe(32),
+}
+_SECRET_NAME = re.compile(r"SECRET|TOKEN|KEY|PASSWORD", re.IGNORECASE)
+_SECRET_PART = re.compile(r"((?:AccountKey|SharedAccessSignature|SharedAccessKey)=)[^;]*")
+
+
+def mask(name: str, value: str) -> str:
+    """A printable form of a setting: secrets hidden, connection-string keys hidden."""
+    if "=" in value and ";" in value:
+        return _SECRET_PART.sub(r"\1****", value)
+    if _SECRET_NAME.search(name):
+        return f"**** ({len(value)} chars)"
+    return value
+
+
+def load_or_create_settings(path: Path) -> dict[str, str]:
+    settings: dict[str, str] = {}
+    if path.exists():
+        raw: Any = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a JSON object")
+        settings = {str(k): str(v) for k, v in raw.items()}
+    for name, make in GENERATED.items():
+        settings.setdefault(name, make())
+    settings.setdefault(SETTING_GRAPH_URL, DEFAULT_GRAPH_URL)
+    return settings
+
+
+def save_settings(path: Path, settings: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    # Owner-only: the file holds the dev secrets and keys.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(settings, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    tmp.replace(path)
+
+
+def _ports(text: str) -> tuple[int, int, int] | None:
+    if text == "auto":
+        return None
+    parts = [int(p) for p in text.split(",")]
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError("expected BLOB,QUEUE,TABLE ports or 'auto'")
+    return parts[0], parts[1], parts[2]
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "dev", help="run the archive locally: Azurite + devhost on function_app.py"
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP port (0: any free)")
+    parser.add_argument("--rpc-port", type=int, default=DEFAULT_RPC_PORT, help="Durable RPC port")
+    parser.add_argument(
+        "--data-dir", type=Path, default=REPO_ROOT / ".wa-archive", help="data and settings folder"
+    )
+    parser.add_argument(
+        "--azurite-ports",
+        type=_ports,
+        default=AZURITE_DEFAULT_PORTS,
+        metavar="BLOB,QUEUE,TABLE",
+        help="Azurite ports (default 10000,10001,10002; 'auto': free ports)",
+    )
+    parser.add_argument(
+        "--no-azurite",
+        action="store_true",
+        help=f"use the storage in ${SETTING_HOST_STORAGE} (and ${SETTING_ARCHIVE_STORAGE})",
+    )
+    parser.add_argument(
+        "--app", type=Path, default=REPO_ROOT / "function_app.py", help="the app to run"
+    )
+    parser.set_defaults(handler=run)
+
+
+def _storage_from_env() -> tuple[str, str]:
+    host_conn = os.environ.get(SETTING_HOST_STORAGE, "")
+    if not host_conn:
+        raise ConfigError(f"--no-azurite needs {SETTING_HOST_STORAGE} in the environment")
+    return host_conn, os.environ.get(SETTING_ARCHIVE_STORAGE) or host_conn
+
+
+def _announce(host: DevHost, settings: dict[str, str], settings_path: Path) -> None:
+    lines = [
+        f"wa-archive dev: serving {len(host.specs)} function(s) from {host.app_target}",
+        f"  webhook URL:   {host.url}/{host.config.route_prefix}/{WEBHOOK_ROUTE}"
+        f"  (FUNCTION level: add ?code=<{FUNCTION_KEY_SETTING}>)",
+        f"  settings file: {settings_path}",
+        "  settings:",
+        *(f"    {name} = {mask(name, value)}" for name, value in sorted(settings.items())),
+        "  Ctrl-C stops devhost and Azurite; data is kept for the next run.",
+    ]
+    print("\n".join(lines), flush=True)
+    print(f"devhost ready {host.url}", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from devhost.__main__ import serve
+    from storage.provision import ensure_archive_resources
+
+    data_dir: Path = args.data_dir.resolve()
+    settings_path = data_dir / SETTINGS_FILE
+    azurite: Azurite | None = None
+    try:
+        settings = load_or_create_settings(settings_path)
+        if args.no_azurite:
+            host_conn, archive_conn = _storage_from_env()
+        else:
+            ports = args.azurite_ports or (None, None, None)
+            azurite = Azurite(
+                data_dir / "azurite", blob_port=ports[0], queue_port=ports[1], table_port=ports[2]
+            )
+            azurite.start()
+            host_conn = archive_conn = azurite.connection_string
+        settings[SETTING_HOST_STORAGE] = host_conn
+        settings[SETTING_ARCHIVE_STORAGE] = archive_conn
+        save_settings(settings_path, settings)
+        ensure_archive_resources(archive_conn)
+        # Real environment variables win over the file, except the storage just chosen.
+        for name, value in settings.items():
+            if name in (SETTING_HOST_STORAGE, SETTING_ARCHIVE_STORAGE):
+                os.environ[name] = value
+            else:
+                os.environ.setdefault(name, value)
+        host = DevHost(args.app, port=args.port, rpc_port=args.rpc_port, host=LOOPBACK)
+        effective = {name: os.environ[name] for name in settings}
+        asyncio.run(serve(host, announce=lambda h: _announce(h, effective, settings_path)))
+    except (AzuriteError, ConfigError, DiscoveryError, OSError) as exc:
+        print(f"wa-archive dev: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if azurite is not None:
+            azurite.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (`python -m cli.dev`), same options as `wa-archive dev`."""
+    parser = argparse.ArgumentParser(prog="wa-archive")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["dev", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,393 @@
+"""DurableRuntime: drives orchestrations through the SDK's own replay, on Azurite tables.
+
+Per instance, one driver task replays episodes one at a time (an asyncio lock
+also serialises start, terminate and purge against it). Crash safety comes
+from write order:
+  1. an activity result or fired timer is written to the inbox table, then it counts;
+  2. an episode appends its history (ending in OrchestratorCompleted), then updates the
+     instance row, then deletes the inbox rows it consumed, then starts its new work;
+  3. on start, unfinished instances reload history + inbox, drop inbox rows already in
+     history, and re-arm every TaskScheduled without a completion and every unfired timer.
+So a recorded completion never runs again, and an unrecorded one runs again (at least once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from devhost.discovery import FunctionSpec
+from devhost.durable import history as h
+from devhost.durable.engine import (
+    choose_events,
+    context_json,
+    execution_ending,
+    plan_episode,
+    scheduling_rows,
+)
+from devhost.durable.history import Event, EventType, type_of
+from devhost.durable.store import (
+    ACTIVE,
+    TERMINAL,
+    InboxItem,
+    Instance,
+    Row,
+    TaskHubStore,
+    instance_filter,
+)
+from devhost.invoke import call_user_function
+
+log = logging.getLogger("devhost.durable")
+
+
+class UnknownOrchestrator(LookupError):
+    """Start was asked for an orchestrator the app does not define."""
+
+
+@dataclass
+class Live:
+    """An unfinished instance held in memory: its row, committed history and inbox."""
+
+    instance: Instance
+    history: list[Row] = field(default_factory=list)
+    inbox: list[InboxItem] = field(default_factory=list)
+
+
+class DurableRuntime:
+    def __init__(
+        self,
+        *,
+        specs: Sequence[FunctionSpec],
+        connection_string: str,
+        hub_name: str,
+        rpc_base_url: str,
+        max_concurrent_activities: int = 10,
+        max_concurrent_orchestrators: int = 10,
+        management_base_url: str | None = None,
+    ) -> None:
+        self.orchestrators = {s.name: s for s in specs if s.trigger_type == "orchestrationTrigger"}
+        self.activities = {s.name: s for s in specs if s.trigger_type == "activityTrigger"}
+        self.hub_name = hub_name
+        self.rpc_base_url = rpc_base_url if rpc_base_url.endswith("/") else rpc_base_url + "/"
+        self.management_base_url = management_base_url or self.rpc_base_url
+        self.store = TaskHubStore(connection_string, hub_name)
+        self._activity_slots = asyncio.Semaphore(max(1, max_concurrent_activities))
+        self._orchestrator_slots = asyncio.Semaphore(max(1, max_concurrent_orchestrators))
+        self._live: dict[str, Live] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._drivers: dict[str, asyncio.Task[None]] = {}
+        self._dirty: set[str] = set()
+        self._work: set[asyncio.Task[None]] = set()
+        self._running = False
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        await self.store.create()
+        self._running = True
+        for instance in await self.store.query_instances(instance_filter(statuses=sorted(ACTIVE))):
+            async with self._lock(instance.instance_id):
+                live = await self._load(instance)
+            if live is not None:
+                self._arm_outstanding(live)
+                self._wake(instance.instance_id)
+
+    async def stop(self) -> None:
+        self._running = False
+        tasks = [*self._drivers.values(), *self._work]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._drivers.clear()
+        self._work.clear()
+        self._live.clear()
+        await self.store.close()
+
+    def add_routes(self, app: web.Application, prefix: str) -> None:
+        from devhost.durable.api import add_routes
+
+        add_routes(self, app, prefix)
+
+    def client_binding_json(self, binding: dict[str, Any]) -> str:
+        from devhost.durable.api import client_binding
+
+        return json.dumps(client_binding(self, binding))
+
+    # Instance management (used by the HTTP API)
+
+    async def start_instance(
+        self, name: str, instance_id: str | None, input_text: str | None
+    ) -> tuple[Instance, bool]:
+        """(instance, created). An active instance with that id is left as it is."""
+        if name not in self.orchestrators:
+            raise UnknownOrchestrator(
+                f"The function '{name}' doesn't exist, is disabled, "
+                "or is not an orchestrator function."
+            )
+        instance_id = instance_id or uuid.uuid4().hex
+        async with self._lock(instance_id):
+            live = self._live.get(instance_id)
+            existing = live.instance if live else await self.store.get_instance(instance_id)
+            if existing is not None and existing.status in ACTIVE:
+                return existing, False
+            now = h.utc_now()
+            instance = Instance(
+                instance_id, name, "Pending", uuid.uuid4().hex, input_text, now, now
+            )
+            await self.store.put_instance(instance)
+            if existing is not None:
+                await self.store.delete_old_executions(instance_id, instance.execution_id)
+                await self.store.delete_inbox(
+                    instance_id, [i.row_key for i in await self.store.load_inbox(instance_id)]
+                )
+            self._live[instance_id] = Live(instance)
+        self._wake(instance_id)
+        return instance, True
+
+    async def get_instance(self, instance_id: str) -> Instance | None:
+        live = self._live.get(instance_id)
+        return live.instance if live else await self.store.get_instance(instance_id)
+
+    async def get_history(self, instance: Instance) -> list[Event]:
+        live = self._live.get(instance.instance_id)
+        rows = (
+            live.history
+            if live
+            else await self.store.load_history(instance.instance_id, instance.execution_id)
+        )
+        return [r.event for r in rows]
+
+    async def terminate(self, instance_id: str, reason: str) -> int:
+        """HTTP status the Durable API gives: 202 done, 404 unknown, 410 already finished."""
+        async with self._lock(instance_id):
+            instance = await self.get_instance(instance_id)
+            if instance is None:
+                return 404
+            if instance.status in TERMINAL:
+                return 410
+            live = self._live.get(instance_id) or await self._load(instance)
+            if live is None:
+                return 410
+            rows = [
+                Row(h.orchestrator_started(h.utc_now())),
+                Row(h.execution_terminated(reason)),
+                Row(h.orchestrator_completed()),
+            ]
+            await self.store.append_history(
+                instance_id, instance.execution_id, len(live.history), rows
+            )
+            instance.status, instance.output_text = "Terminated", json.dumps(reason)
+            instance.updated = h.utc_now()
+            await self.store.put_instance(instance)
+            self._live.pop(instance_id, None)
+        return 202
+
+    async def purge(self, instance_id: str) -> int:
+        """HTTP status: 200 purged, 404 unknown, 409 still active (never purged)."""
+        async with self._lock(instance_id):
+            instance = await self.get_instance(instance_id)
+            if instance is None:
+                return 404
+            if instance.status in ACTIVE:
+                return 409
+            await self.store.delete_instance(instance_id)
+            self._live.pop(instance_id, None)
+            return 200
+
+    # Driving episodes
+
+    def _lock(self, instance_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(instance_id, asyncio.Lock())
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+
+    def _wake(self, instance_id: str) -> None:
+        if not self._running:
+            return
+        driver = self._drivers.get(instance_id)
+        if driver is not None and not driver.done():
+            self._dirty.add(instance_id)
+            return
+        self._drivers[instance_id] = asyncio.create_task(self._drive(instance_id))
+
+    async def _drive(self, instance_id: str) -> None:
+        try:
+            while True:
+                self._dirty.discard(instance_id)
+                async with self._orchestrator_slots, self._lock(instance_id):
+                    progressed = await self._episode(instance_id)
+                if not progressed and instance_id not in self._dirty:
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Left as it is in storage; the next start (or wake) replays it.
+            log.exception("durable episode failed for instance %s", instance_id)
+
+    async def _load(self, instance: Instance) -> Live | None:
+        """Read an unfinished instance back, finishing what a crash cut short."""
+        iid = instance.instance_id
+        rows = await self.store.load_history(iid, instance.execution_id)
+        live = Live(instance, rows, await self.store.load_inbox(iid))
+        ending = execution_ending(rows)
+        if ending is not None:
+            status, output_text, continue_input = ending
+            if status == "ContinuedAsNew":
+                self._live[iid] = live
+                await self._continue_as_new(live, continue_input)
+                return live
+            instance.status, instance.output_text = status, output_text
+            await self.store.put_instance(instance)
+            return None
+        self._live[iid] = live
+        return live
+
+    async def _episode(self, instance_id: str) -> bool:
+        live = self._live.get(instance_id)
+        if live is None:
+            return False
+        instance = live.instance
+        seen = {h.completion_key(r.event) for r in live.history} - {None}
+        current = [
+            i
+            for i in live.inbox
+            if i.execution_id == instance.execution_id and h.completion_key(i.event) not in seen
+        ]
+        dropped = [i for i in live.inbox if i not in current]
+        if live.history:
+            chosen = choose_events([i.event for i in current], scheduling_rows(live.history))
+            consumed = current[: len(chosen)]
+            if not chosen:
+                await self._forget_inbox(live, dropped)
+                return False
+        else:
+            chosen = [
+                h.execution_started(
+                    instance.name, instance.input_text, instance_id, instance.execution_id
+                )
+            ]
+            consumed = []
+        now = h.utc_now()
+        new_events = [h.orchestrator_started(now), *chosen]
+        result = await self._call_orchestrator(instance, live.history, new_events)
+        outcome = plan_episode(instance.name, live.history, new_events, result, now)
+        await self.store.append_history(
+            instance_id, instance.execution_id, len(live.history), outcome.rows
+        )
+        live.history.extend(outcome.rows)
+        instance.custom_status_text = outcome.custom_status_text
+        instance.updated = h.utc_now()
+        if outcome.continued:
+            await self._continue_as_new(live, outcome.continue_input)
+        else:
+            instance.status = outcome.status
+            instance.output_text = outcome.output_text
+            await self.store.put_instance(instance)
+        await self._forget_inbox(live, dropped + consumed)
+        if instance.status in TERMINAL:
+            self._live.pop(instance_id, None)
+        elif not outcome.continued:
+            for event in outcome.activities:
+                self._spawn(self._run_activity(instance_id, instance.execution_id, event))
+            for event in outcome.timers:
+                self._spawn(self._run_timer(instance_id, instance.execution_id, event))
+        return True
+
+    async def _call_orchestrator(
+        self, instance: Instance, old: list[Row], new_events: list[Event]
+    ) -> Any:
+        spec = self.orchestrators.get(instance.name)
+        if spec is None:
+            return LookupError(f"orchestrator function '{instance.name}' is not defined")
+        payload = context_json(instance.instance_id, instance.input_text, old, new_events)
+        try:
+            return await call_user_function(spec.callable, {str(spec.trigger["name"]): payload})
+        except Exception as exc:  # the SDK reports orchestrator failures by raising
+            return exc
+
+    async def _continue_as_new(self, live: Live, new_input: str | None) -> None:
+        instance = live.instance
+        instance.execution_id = uuid.uuid4().hex
+        instance.input_text = new_input
+        instance.status = "Running"
+        instance.output_text = None
+        instance.updated = h.utc_now()
+        await self.store.put_instance(instance)
+        await self.store.delete_old_executions(instance.instance_id, instance.execution_id)
+        live.history = []
+        self._dirty.add(instance.instance_id)
+
+    async def _forget_inbox(self, live: Live, items: list[InboxItem]) -> None:
+        if not items:
+            return
+        await self.store.delete_inbox(live.instance.instance_id, [i.row_key for i in items])
+        gone = {i.row_key for i in items}
+        live.inbox = [i for i in live.inbox if i.row_key not in gone]
+
+    # Activities and timers
+
+    def _arm_outstanding(self, live: Live) -> None:
+        done = {h.completion_key(r.event) for r in live.history}
+        done |= {h.completion_key(i.event) for i in live.inbox}
+        iid, eid = live.instance.instance_id, live.instance.execution_id
+        for row in live.history:
+            kind, event_id = type_of(row.event), int(row.event["EventId"])
+            if kind is EventType.TaskScheduled and ("task", event_id) not in done:
+                self._spawn(self._run_activity(iid, eid, row.event))
+            elif (
+                kind is EventType.TimerCreated
+                and ("timer", event_id) not in done
+                and not row.meta.get("canceled")
+            ):
+                self._spawn(self._run_timer(iid, eid, row.event))
+
+    def _still_current(self, instance_id: str, execution_id: str) -> Live | None:
+        live = self._live.get(instance_id)
+        if live is None or live.instance.execution_id != execution_id:
+            return None
+        return live
+
+    async def _record(self, instance_id: str, execution_id: str, event: Event) -> None:
+        live = self._still_current(instance_id, execution_id)
+        if live is None:
+            return
+        item = await self.store.add_inbox(instance_id, execution_id, event)
+        live.inbox.append(item)
+        self._wake(instance_id)
+
+    async def _run_activity(self, instance_id: str, execution_id: str, scheduled: Event) -> None:
+        async with self._activity_slots:
+            if self._still_current(instance_id, execution_id) is None:
+                return
+            name, task_id = str(scheduled["Name"]), int(scheduled["EventId"])
+            try:
+                spec = self.activities.get(name)
+                if spec is None:
+                    raise LookupError(f"activity function '{name}' is not defined")
+                input_text = scheduled.get("Input")
+                argument = None if input_text is None else json.loads(input_text)
+                value = await call_user_function(
+                    spec.callable, {str(spec.trigger["name"]): argument}
+                )
+                done = h.task_completed(task_id, json.dumps(value))
+            except Exception as exc:
+                done = h.task_failed(
+                    task_id, f"Activity function '{name}' failed: {exc}", type(exc).__name__
+                )
+            await self._record(instance_id, execution_id, done)
+
+    async def _run_timer(self, instance_id: str, execution_id: str, created: Event) -> None:
+        delay = (h.parse_iso(str(created["FireAt"])) - h.utc_now()).total_seconds()
+        await asyncio.sleep(max(0.0, delay))
+        fired = h.timer_fired(int(created["EventId"]), str(created["FireAt"]))
+        await self._record(instance_id, execution_id, fired)
