@@ -3,4 +3,12 @@
 import azure.durable_functions as df
 import azure.functions as func
 
+from ingest import health, outbound, webhooks, worker
+from orchestrations import archive_event
+
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(webhooks.bp)
+app.register_functions(outbound.bp)
+app.register_functions(health.bp)
+app.register_functions(worker.bp)
+app.register_functions(archive_event.bp)

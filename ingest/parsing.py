@@ -1,0 +1,28 @@
+"""Split an ingest body into canonical events, by source (pure; shared by worker and activity)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from archive.events import CanonicalEvent
+from archive.meta.parser import parse_webhook
+from archive.outbound import OutboundError, parse_outbound
+
+
+@dataclass(frozen=True)
+class Parsed:
+    events: tuple[CanonicalEvent, ...]
+    problems: tuple[str, ...]
+
+
+def parse_body(source: str, body: bytes, received_at: datetime) -> Parsed:
+    """Never raises: problems are returned (ids and error names only, never content)."""
+    if source == "meta":
+        result = parse_webhook(body, received_at=received_at)
+        return Parsed(result.events, result.problems)
+    try:
+        return Parsed((parse_outbound(json.loads(body)),), ())
+    except (OutboundError, ValueError, RecursionError) as exc:
+        return Parsed((), (f"outbound capture rejected: {type(exc).__name__}",))

@@ -1,0 +1,66 @@
+"""Meta Cloud API webhook: GET handshake, POST signed events onto the `ingest` queue.
+
+Anonymous at the Functions level because Meta cannot send a function key: the
+X-Hub-Signature-256 HMAC over the raw bytes is the authentication.
+Order on POST: size cap (413) -> signature (401, nothing stored) -> durable enqueue
+(503 if storage is unreachable) -> 200. Parsing happens behind the queue, so a
+signed body that is not the expected JSON is still kept and flagged there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import azure.functions as func
+
+from archive.meta.handshake import handshake_challenge
+from archive.signature import SIGNATURE_HEADER, verify_signature
+from ingest.front_door import hand_off
+from ingest.responses import declared_length, error, json_response, log, too_large
+from storage import settings
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
+
+
+@bp.route(
+    route="webhooks/meta",
+    methods=["GET", "POST"],
+    auth_level=func.AuthLevel.ANONYMOUS,
+)
+def meta_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        if req.method.upper() == "GET":
+            return _handshake(req)
+        return _receive(req)
+    except settings.SettingError as exc:
+        log.error("webhook misconfigured: %s", exc)
+        return error(500, str(exc))
+
+
+def _handshake(req: func.HttpRequest) -> func.HttpResponse:
+    challenge = handshake_challenge(dict(req.params), settings.verify_token())
+    if challenge is None:
+        log.warning("webhook handshake refused")
+        return error(403, "verification failed")
+    return func.HttpResponse(challenge, status_code=200, mimetype="text/plain")
+
+
+def _receive(req: func.HttpRequest) -> func.HttpResponse:
+    limit = settings.max_webhook_bytes()
+    declared = declared_length(req)
+    if declared is not None and declared > limit:
+        return too_large(limit)
+    body = req.get_body()
+    if len(body) > limit:
+        return too_large(limit)
+    if not verify_signature(body, req.headers.get(SIGNATURE_HEADER), settings.app_secrets()):
+        log.warning(
+            "webhook signature rejected sha256=%s size=%d",
+            hashlib.sha256(body).hexdigest(),
+            len(body),
+        )
+        return error(401, "invalid or missing X-Hub-Signature-256")
+    envelope, failure = hand_off("meta", body)
+    if failure is not None:
+        return failure
+    return json_response(200, {"status": "accepted", "sha256": envelope.sha256})

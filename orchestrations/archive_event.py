@@ -1,0 +1,103 @@
+"""One orchestration per canonical event: media fetches (with retries), then the record.
+
+Cost: a text event is ONE activity (store_record). An event with N media items is
+N fetch_media activities (each with RetryOptions; every attempt re-resolves the
+expiring URL from the media id) plus one store_record. When a media item's
+retries are exhausted the record still gets written, with that item marked
+"unavailable" and a reason, and a failures-table row, so the gap is visible and
+can be replayed.
+
+The orchestrator is deterministic: no I/O, clock or randomness. Everything it
+needs (event, raw pointer, received_at, retry policy) arrives in its input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import asdict
+from typing import Any
+
+import azure.durable_functions as df  # type: ignore[import-untyped,unused-ignore]
+
+from archive.record import MediaOutcome
+from orchestrations import steps
+
+ORCHESTRATOR = "archive_event"
+STORE_RECORD = "store_record"
+FETCH_MEDIA = "fetch_media"
+DEFAULT_FIRST_RETRY_MS = 2000
+DEFAULT_MEDIA_ATTEMPTS = 4
+_MAX_REASON_CHARS = 300
+
+bp = df.Blueprint()
+
+
+def media_retry(policy: dict[str, Any] | None) -> df.RetryOptions:
+    policy = policy or {}
+    return df.RetryOptions(
+        first_retry_interval_in_milliseconds=int(
+            policy.get("first_retry_ms", DEFAULT_FIRST_RETRY_MS)
+        ),
+        max_number_of_attempts=int(policy.get("max_attempts", DEFAULT_MEDIA_ATTEMPTS)),
+    )
+
+
+def failure_reason(error: BaseException) -> str:
+    """The activity's own message (first line); Durable appends details after it."""
+    text = str(error).strip().splitlines()
+    reason = text[0].strip() if text else ""
+    return (reason or type(error).__name__)[:_MAX_REASON_CHARS]
+
+
+def unavailable(media: dict[str, Any], error: BaseException) -> dict[str, Any]:
+    outcome = MediaOutcome(
+        media_id=str(media["media_id"]),
+        state="unavailable",
+        blob_path=None,
+        sha256=None,
+        size=None,
+        mime_type=media.get("mime_type"),
+        reason=failure_reason(error),
+    )
+    return asdict(outcome)
+
+
+def archive_event_steps(context: Any) -> Generator[Any, Any, dict[str, Any]]:
+    data: dict[str, Any] = context.get_input()
+    event = data["event"]
+    retry = media_retry(data.get("media_retry"))
+    outcomes: list[dict[str, Any]] = []
+    for index, media in enumerate(event.get("media") or ()):
+        try:
+            outcome = yield context.call_activity_with_retry(
+                FETCH_MEDIA, retry, {"event": event, "media_index": index}
+            )
+        except Exception as error:  # retries exhausted: record the gap, do not fail
+            outcome = unavailable(media, error)
+        outcomes.append(outcome)
+    record_input = {
+        "event": event,
+        "raw": data["raw"],
+        "received_at": data["received_at"],
+        "media": outcomes,
+    }
+    if data.get("event_ref"):
+        record_input["event_ref"] = data["event_ref"]
+    stored = yield context.call_activity(STORE_RECORD, record_input)
+    return {"record": stored, "media": [m["state"] for m in outcomes]}
+
+
+@bp.orchestration_trigger(context_name="context", orchestration=ORCHESTRATOR)  # type: ignore[untyped-decorator]
+def archive_event(context: Any) -> Generator[Any, Any, dict[str, Any]]:
+    return (yield from archive_event_steps(context))
+
+
+# Function names equal activity names: hosts dispatch activities by function name.
+@bp.activity_trigger(input_name="payload", activity=STORE_RECORD)  # type: ignore[untyped-decorator]
+def store_record(payload: dict[str, Any]) -> dict[str, Any]:
+    return steps.store_record(payload)
+
+
+@bp.activity_trigger(input_name="payload", activity=FETCH_MEDIA)  # type: ignore[untyped-decorator]
+def fetch_media(payload: dict[str, Any]) -> dict[str, Any]:
+    return steps.fetch_media_item(payload)

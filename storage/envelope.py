@@ -1,0 +1,136 @@
+"""The small message the HTTP triggers put on the `ingest` queue (claim-check for big bodies).
+
+A queue message holds at most 64 KiB *after* the base64 message encoding that
+host.json asks for, so an envelope's JSON may be at most ~48 KiB. Bodies that would
+not fit are written to the `raw` container first (create-only, under the same
+name the queue trigger uses, so it is written once) and the envelope carries the
+pointer instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from azure.storage.blob import ContainerClient
+from azure.storage.queue import QueueClient
+
+from archive.layout import raw_blob_name
+from storage.blobs import create_only, read_blob
+
+ENVELOPE_VERSION = 1
+# Keep the envelope JSON under this; base64 (4/3) then stays at 60 KiB of the 64 KiB limit.
+MAX_INLINE_ENVELOPE_BYTES = 45 * 1024
+Source = Literal["meta", "outbound"]
+SOURCES: tuple[Source, ...] = ("meta", "outbound")
+
+
+class EnvelopeError(ValueError):
+    """A queue message that is not an ingest envelope."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    source: Source
+    received_at: datetime
+    sha256: str
+    size: int
+    body: bytes | None  # inline body, or None when claim-checked
+    raw_path: str  # the `raw` blob name for this body (written by the claim-check or the worker)
+
+    @property
+    def claim_checked(self) -> bool:
+        return self.body is None
+
+
+def new_envelope(source: Source, body: bytes, received_at: datetime) -> Envelope:
+    digest = hashlib.sha256(body).hexdigest()
+    return Envelope(
+        source=source,
+        received_at=received_at,
+        sha256=digest,
+        size=len(body),
+        body=body,
+        raw_path=raw_blob_name(digest, received_at),
+    )
+
+
+def _inline_fields(body: bytes) -> dict[str, str]:
+    try:
+        return {"body": body.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"body_b64": base64.b64encode(body).decode("ascii")}
+
+
+def encode(envelope: Envelope, *, inline: bool) -> str:
+    doc: dict[str, Any] = {
+        "v": ENVELOPE_VERSION,
+        "source": envelope.source,
+        "received_at": envelope.received_at.isoformat(),
+        "sha256": envelope.sha256,
+        "size": envelope.size,
+        "raw_path": envelope.raw_path,
+    }
+    if inline:
+        if envelope.body is None:
+            raise EnvelopeError("cannot inline a claim-checked envelope")
+        doc.update(_inline_fields(envelope.body))
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def decode(message: str | bytes) -> Envelope:
+    try:
+        doc = json.loads(message)
+        if not isinstance(doc, dict) or doc.get("v") != ENVELOPE_VERSION:
+            raise EnvelopeError("not an ingest envelope (unknown version)")
+        source = doc["source"]
+        if source not in SOURCES:
+            raise EnvelopeError("not an ingest envelope (unknown source)")
+        body: bytes | None = None
+        if "body" in doc:
+            body = str(doc["body"]).encode("utf-8")
+        elif "body_b64" in doc:
+            body = base64.b64decode(doc["body_b64"], validate=True)
+        return Envelope(
+            source=source,
+            received_at=datetime.fromisoformat(doc["received_at"]),
+            sha256=str(doc["sha256"]),
+            size=int(doc["size"]),
+            body=body,
+            raw_path=str(doc["raw_path"]),
+        )
+    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        if isinstance(exc, EnvelopeError):
+            raise
+        raise EnvelopeError(f"not an ingest envelope ({type(exc).__name__})") from None
+
+
+def enqueue(envelope: Envelope, queue: QueueClient, raw: ContainerClient) -> bool:
+    """Put the envelope on the queue; claim-check the body first when it is too big.
+
+    Returns True when the body was claim-checked. Raises the SDK's error when storage
+    is unreachable: the caller answers 503 so the provider retries.
+    """
+    message = encode(envelope, inline=True)
+    if len(message.encode("utf-8")) <= MAX_INLINE_ENVELOPE_BYTES:
+        queue.send_message(message)
+        return False
+    assert envelope.body is not None
+    create_only(raw, envelope.raw_path, envelope.body)
+    queue.send_message(encode(envelope, inline=False))
+    return True
+
+
+def load_body(envelope: Envelope, raw: ContainerClient) -> bytes:
+    """The verbatim body: inline, or read back from the claim-check blob and verified."""
+    if envelope.body is not None:
+        return envelope.body
+    body = read_blob(raw, envelope.raw_path)
+    if hashlib.sha256(body).hexdigest() != envelope.sha256:
+        raise EnvelopeError("claim-check blob does not match the envelope's sha256")
+    return body

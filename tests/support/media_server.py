@@ -1,0 +1,124 @@
+"""A local stand-in for the Graph API media endpoints (tests point WHATSAPP_GRAPH_URL at it).
+
+GET /<media-id>           -> {"url": ..., "mime_type": ..., "sha256": ..., "file_size": ...}
+GET /download/<media-id>  -> the bytes (bearer token required, like Meta's CDN)
+
+Per media id the test chooses the behaviour: serve normally, fail the first N
+lookups (expired URL), always 404, announce a wrong sha256, or omit
+Content-Length (chunked) so the size cap must be enforced while streaming.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+
+TOKEN = "test-access-token"
+
+
+@dataclass
+class MediaItem:
+    data: bytes
+    mime_type: str = "image/jpeg"
+    fail_first: int = 0  # lookups answered 404 before the item "appears"
+    always_404: bool = False
+    announce_sha256: str | None = None  # override the sha256 the lookup reports
+    chunked: bool = False  # no Content-Length on the download
+    lookups: int = 0
+    downloads: int = 0
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+class MediaServer:
+    def __init__(self) -> None:
+        self.items: dict[str, MediaItem] = {}
+        self.unauthorized = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+            def do_GET(self) -> None:
+                server._handle(self)
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def add(self, media_id: str, item: MediaItem) -> MediaItem:
+        self.items[media_id] = item
+        return item
+
+    def start(self) -> MediaServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def _send(self, h: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str) -> None:
+        h.send_response(status)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        if h.headers.get("Authorization") != f"Bearer {TOKEN}":
+            self.unauthorized += 1
+            self._send(h, 401, b'{"error":"unauthorized"}', "application/json")
+            return
+        path = unquote(h.path.split("?", 1)[0])
+        if path.startswith("/download/"):
+            self._download(h, path[len("/download/") :])
+            return
+        media_id = path.lstrip("/")
+        item = self.items.get(media_id)
+        if item is None:
+            self._send(h, 404, b'{"error":"not found"}', "application/json")
+            return
+        item.lookups += 1
+        if item.always_404 or item.lookups <= item.fail_first:
+            self._send(h, 404, b'{"error":"expired"}', "application/json")
+            return
+        doc = {
+            "url": f"{self.base_url}/download/{media_id}",
+            "mime_type": item.mime_type,
+            "sha256": item.announce_sha256 or item.sha256,
+            "file_size": len(item.data),
+            "id": media_id,
+        }
+        self._send(h, 200, json.dumps(doc).encode(), "application/json")
+
+    def _download(self, h: BaseHTTPRequestHandler, media_id: str) -> None:
+        item = self.items.get(media_id)
+        if item is None:
+            self._send(h, 404, b"", "application/octet-stream")
+            return
+        item.downloads += 1
+        if not item.chunked:
+            self._send(h, 200, item.data, item.mime_type)
+            return
+        h.send_response(200)
+        h.send_header("Content-Type", item.mime_type)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        for start in range(0, len(item.data), 65536):
+            chunk = item.data[start : start + 65536]
+            h.wfile.write(f"{len(chunk):X}\r\n".encode() + chunk + b"\r\n")
+        h.wfile.write(b"0\r\n\r\n")
