@@ -125,6 +125,8 @@ def _announce(host: DevHost, settings: dict[str, str], settings_path: Path) -> N
     lines = [
         f"wa-archive dev: serving {len(host.specs)} function(s) from {host.app_target}",
         f"  webhook URL:   {host.url}/{host.config.route_prefix}/{WEBHOOK_ROUTE}"
+        "  (signed with WHATSAPP_APP_SECRET; no key)",
+        f"  outbound URL:  {host.url}/{host.config.route_prefix}/outbound"
         f"  (FUNCTION level: add ?code=<{FUNCTION_KEY_SETTING}>)",
         f"  settings file: {settings_path}",
         "  settings:",

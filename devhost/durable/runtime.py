@@ -110,6 +110,11 @@ class DurableRuntime:
         self._live.clear()
         await self.store.close()
 
+    @property
+    def unfinished(self) -> int:
+        """Instances this process is still driving (Pending or Running)."""
+        return len(self._live)
+
     def add_routes(self, app: web.Application, prefix: str) -> None:
         from devhost.durable.api import add_routes
 
