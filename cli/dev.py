@@ -175,18 +175,3 @@ def run(args: argparse.Namespace) -> int:
         if azurite is not None:
             azurite.stop()
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (`python -m cli.dev`), same options as `wa-archive dev`."""
-    parser = argparse.ArgumentParser(prog="wa-archive")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["dev", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.handler(args))
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -36,7 +36,8 @@ class DevProcess:
             [
                 sys.executable,
                 "-m",
-                "cli.dev",
+                "cli.main",  # the `wa-archive` console script's entry point
+                "dev",
                 "--data-dir",
                 str(data_dir),
                 "--port",
