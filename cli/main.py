@@ -11,7 +11,12 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-SUBCOMMAND_MODULES = ("cli.dev", "cli.lock_retention")
+SUBCOMMAND_MODULES = (
+    "cli.dev",
+    "cli.lock_retention",
+    "cli.admin_commands",
+    "cli.tui_command",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

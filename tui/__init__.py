@@ -1,0 +1,1 @@
+"""Textual admin app over the admin/ core. Never imports azure.functions."""

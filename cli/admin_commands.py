@@ -1,0 +1,211 @@
+"""`wa-archive backlog | failures | replay | search | show | audit`: the admin CLI.
+
+Each command is the twin of a TUI screen and calls the same admin/ functions; every
+read command has `--json` for scripts. Errors print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from admin.actions import audited_detail, audited_replay, audited_search
+from admin.audit import recent_entries
+from admin.backlog import backlog
+from admin.connection import AdminError, Archive, open_archive
+from admin.failures import failures
+from admin.search import COLUMNS, DEFAULT_PAGE, SearchQuery
+
+
+def _emit(args: argparse.Namespace, data: Any, human: Callable[[], None]) -> None:
+    if args.json:
+        json.dump(data, sys.stdout, indent=2, sort_keys=True, default=str)
+        sys.stdout.write("\n")
+    else:
+        human()
+
+
+def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    cells = [[str(r.get(c) if r.get(c) is not None else "") for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def parse_when(text: str, *, end: bool = False) -> datetime:
+    """YYYY-MM-DD (a whole day: --to means its end) or ISO-8601; naive means UTC."""
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime.combine(day, time.min, tzinfo=UTC)
+            return moment + timedelta(days=1, microseconds=-1) if end else moment
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date or ISO-8601 time: {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _run_backlog(args: argparse.Namespace, archive: Archive) -> int:
+    result = backlog(archive)
+
+    def human() -> None:
+        age = result.oldest_age_seconds
+        print(f"ingest:        ~{result.ingest_depth} message(s)")
+        print(f"oldest:        {'-' if age is None else f'{age:.0f}s ago'}")
+        print(f"ingest-poison: ~{result.poison_depth} message(s)")
+
+    _emit(args, result.to_json(), human)
+    return 0
+
+
+def _run_failures(args: argparse.Namespace, archive: Archive) -> int:
+    found = failures(archive, since_day=args.since, limit=args.limit)
+
+    def human() -> None:
+        if not found:
+            print("no failures")
+            return
+        _table([f.to_json() for f in found], ("kind", "day", "ref", "reason"))
+
+    _emit(args, [f.to_json() for f in found], human)
+    return 0
+
+
+def _run_replay(args: argparse.Namespace, archive: Archive) -> int:
+    def progress(done: int, total: int | None) -> None:
+        if not args.json:
+            print(f"replayed {done}/{total if total is not None else '?'}", file=sys.stderr)
+
+    result = audited_replay(
+        archive, ids=args.id or None, all_poison=args.all_poison, progress=progress
+    )
+
+    def human() -> None:
+        print(f"replayed {len(result.replayed)} message(s) to ingest")
+        for missing in result.not_found:
+            print(f"not in ingest-poison: {missing}")
+
+    _emit(args, result.to_json(), human)
+    return 1 if result.not_found else 0
+
+
+def _run_search(args: argparse.Namespace, archive: Archive) -> int:
+    query = SearchQuery(
+        participant=args.participant,
+        business_id=args.business,
+        customer_id=args.customer,
+        start=args.start,
+        end=args.end,
+        direction=args.direction,
+        type=args.type,
+        message_id=args.message_id,
+    )
+    page = audited_search(archive, query, page_size=args.limit, continuation=args.page)
+
+    def human() -> None:
+        _table(page.rows, COLUMNS)
+        if page.continuation:
+            print(f"more: --page {page.continuation}")
+
+    _emit(args, page.to_json(), human)
+    return 0
+
+
+def _run_show(args: argparse.Namespace, archive: Archive) -> int:
+    detail = audited_detail(archive, args.message_id)
+
+    def human() -> None:
+        print(f"message {detail.message_id}  latest status: {detail.latest_status or '-'}")
+        print(f"record  {detail.record_path or '-'}")
+        if detail.raw:
+            print(f"raw     {detail.raw.get('path')}  sha256 {detail.raw.get('sha256')}")
+        print("timeline:")
+        for item in detail.timeline:
+            print(f"  {item['timestamp']}  {item['status']}")
+        for media in detail.media:
+            print(f"media   {media['media_id']}  {media['state']}  size={media['size']}"
+                  f"  sha256={media['sha256']}  tier={media['access_tier'] or '-'}")
+        print(json.dumps(detail.record, indent=2, sort_keys=True, ensure_ascii=False))
+
+    _emit(args, detail.to_json(), human)
+    return 0
+
+
+def _run_audit(args: argparse.Namespace, archive: Archive) -> int:
+    entries = recent_entries(archive, days=args.days, limit=args.limit)
+    rows = [e.entry | {"blob": e.name} for e in entries]
+
+    def human() -> None:
+        _table(rows, ("when", "who", "action", "result"))
+
+    _emit(args, rows, human)
+    return 0
+
+
+def _handler(run: Callable[[argparse.Namespace, Archive], int]) -> Callable[..., int]:
+    def handle(args: argparse.Namespace) -> int:
+        try:
+            return run(args, open_archive(args.account))
+        except AdminError as exc:
+            print(f"wa-archive {args.command}: {exc}", file=sys.stderr)
+            return 2
+
+    return handle
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--account", help="archive storage account name (Entra ID sign-in, no keys); "
+        "default: $ARCHIVE_STORAGE or .wa-archive/settings.json"
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("backlog", help="ingest queue depth, oldest message, poison depth")
+    _common(p)
+    p.set_defaults(handler=_handler(_run_backlog))
+
+    p = subparsers.add_parser("failures", help="poison messages and the failures index")
+    _common(p)
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="failures-table rows from this day")
+    p.add_argument("--limit", type=int, default=200, help="rows per failure kind")
+    p.set_defaults(handler=_handler(_run_failures))
+
+    p = subparsers.add_parser("replay", help="move poison messages back to the ingest queue")
+    _common(p)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", action="append", help="poison queue message id (repeatable)")
+    which.add_argument("--all-poison", action="store_true", help="replay every poison message")
+    p.set_defaults(handler=_handler(_run_replay))
+
+    p = subparsers.add_parser("search", help="search the index (newest first, paged)")
+    _common(p)
+    p.add_argument("--participant", help="phone number, BSUID or group id")
+    p.add_argument("--business", help="business id (with --customer: one conversation)")
+    p.add_argument("--customer", help="customer id (with --business)")
+    p.add_argument("--from", dest="start", type=parse_when, help="YYYY-MM-DD or ISO time")
+    p.add_argument("--to", dest="end", type=lambda t: parse_when(t, end=True),
+                   help="YYYY-MM-DD (inclusive) or ISO time")
+    p.add_argument("--direction", choices=("inbound", "outbound"))
+    p.add_argument("--type", help="provider type: text, image, status, ...")
+    p.add_argument("--message-id", help="one message: all its events")
+    p.add_argument("--limit", type=int, default=DEFAULT_PAGE, help="rows per page")
+    p.add_argument("--page", help="continuation token printed by the previous page")
+    p.set_defaults(handler=_handler(_run_search))
+
+    p = subparsers.add_parser("show", help="one message: record, status timeline, media")
+    _common(p)
+    p.add_argument("message_id")
+    p.set_defaults(handler=_handler(_run_show))
+
+    p = subparsers.add_parser("audit", help="recent admin actions and views")
+    _common(p)
+    p.add_argument("--days", type=int, default=1, help="how many days back (default today)")
+    p.add_argument("--limit", type=int, default=200)
+    p.set_defaults(handler=_handler(_run_audit))

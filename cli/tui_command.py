@@ -1,0 +1,28 @@
+"""`wa-archive tui`: the Textual admin app (imported lazily: the CLI stays quick)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from admin.connection import AdminError, open_archive
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        archive = open_archive(args.account)
+    except AdminError as exc:
+        print(f"wa-archive tui: {exc}", file=sys.stderr)
+        return 2
+    from tui.app import ArchiveAdminApp
+
+    ArchiveAdminApp(archive, refresh_seconds=args.refresh).run()
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("tui", help="admin terminal UI: backlog, failures, search")
+    parser.add_argument("--account", help="archive storage account name (Entra ID sign-in)")
+    parser.add_argument("--refresh", type=float, default=10.0, help="dashboard refresh seconds")
+    parser.set_defaults(handler=run)

@@ -1,0 +1,49 @@
+"""`wa-archive tui`: the admin app. Screens are modes; storage I/O runs in workers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from admin.connection import Archive
+from tui.commands import ScreensProvider
+from tui.screens.audit import AuditScreen
+from tui.screens.dashboard import DashboardScreen
+from tui.screens.failures import FailuresScreen
+from tui.screens.help import HelpScreen
+from tui.screens.search import SearchScreen
+
+
+class ArchiveAdminApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "wa-archive admin"
+    COMMANDS = App.COMMANDS | {ScreensProvider}
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
+        "dashboard": DashboardScreen,
+        "failures": FailuresScreen,
+        "search": SearchScreen,
+        "audit": AuditScreen,
+    }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("d", "switch_mode('dashboard')", "Dashboard"),
+        Binding("f", "switch_mode('failures')", "Failures"),
+        Binding("s", "switch_mode('search')", "Search"),
+        Binding("a", "switch_mode('audit')", "Audit"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, archive: Archive, *, refresh_seconds: float = 10.0) -> None:
+        super().__init__()
+        self.archive = archive
+        self.refresh_seconds = refresh_seconds
+
+    def on_mount(self) -> None:
+        self.switch_mode("dashboard")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())

@@ -1,0 +1,1 @@
+"""One module per screen; each reads through admin/ in worker threads."""

@@ -1,0 +1,63 @@
+"""What every admin screen shares: the archive handle and worker plumbing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from rich.markup import escape
+from rich.text import Text
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+from admin.connection import AdminError, Archive
+
+T = TypeVar("T")
+
+
+def archive_of(screen: Screen[Any]) -> Archive:
+    archive = getattr(screen.app, "archive", None)
+    if not isinstance(archive, Archive):
+        raise RuntimeError("the admin screens run inside ArchiveAdminApp")
+    return archive
+
+
+def cells(*values: object) -> list[Text]:
+    """Table cells as plain Text: archive data is never interpreted as Rich markup."""
+    return [Text("" if v is None else str(v)) for v in values]
+
+
+class StatusLine(Static):
+    """One line for 'loading', errors and outcomes."""
+
+    def show_error(self, error: BaseException) -> None:
+        text = str(error) if isinstance(error, AdminError) else f"{type(error).__name__}: {error}"
+        self.update(f"[b red]error:[/] {escape(text)}")
+
+
+class AdminScreen(Screen[None]):
+    @property
+    def archive(self) -> Archive:
+        return archive_of(self)
+
+    def in_background(
+        self, work: Callable[[], T], done: Callable[[T], None], status: StatusLine | None = None
+    ) -> None:
+        """Run storage I/O on a worker thread; hand the result back on the UI thread."""
+
+        def run() -> None:
+            try:
+                result = work()
+            except Exception as exc:  # shown on the screen: the app must keep running
+                if status is not None:
+                    self.app.call_from_thread(status.show_error, exc)
+                return
+            self.app.call_from_thread(done, result)
+
+        self.run_worker(run, thread=True, exclusive=False, group=type(self).__name__)
+
+
+class AdminModal(ModalScreen[T]):
+    @property
+    def archive(self) -> Archive:
+        return archive_of(self)

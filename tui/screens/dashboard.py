@@ -1,0 +1,65 @@
+"""Dashboard: backlog, today's records, gaps and conflicts; refreshed on an interval."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Grid
+from textual.widgets import Footer, Header, Static
+
+from admin.dashboard import Dashboard, dashboard
+from tui.screens.base import AdminScreen, StatusLine
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+class DashboardScreen(AdminScreen):
+    BINDINGS = [("r", "refresh", "Refresh")]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Grid(id="tiles"):
+            yield Static("ingest\n-", id="ingest", classes="tile")
+            yield Static("oldest\n-", id="oldest", classes="tile")
+            yield Static("poison\n-", id="poison", classes="tile")
+            yield Static("records today\n-", id="records", classes="tile")
+            yield Static("media gaps\n-", id="gaps", classes="tile")
+            yield Static("conflicts\n-", id="conflicts", classes="tile")
+            yield Static("unparseable\n-", id="unparseable", classes="tile")
+            yield Static("webhook errors\n-", id="webhook_errors", classes="tile")
+        yield StatusLine("loading...", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "wa-archive admin"
+        self.sub_title = self.archive.target.label
+        interval = float(getattr(self.app, "refresh_seconds", 10.0))
+        self.set_interval(interval, self.action_refresh)
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self.in_background(
+            lambda: dashboard(self.archive), self.show, self.query_one("#status", StatusLine)
+        )
+
+    def _tile(self, tile_id: str, label: str, value: object) -> None:
+        self.query_one(f"#{tile_id}", Static).update(f"{label}\n[b]{value}[/]")
+
+    def show(self, data: Dashboard) -> None:
+        more = "+" if data.capped else ""
+        self._tile("ingest", "ingest", f"~{data.backlog.ingest_depth}")
+        self._tile("oldest", "oldest", _age(data.backlog.oldest_age_seconds))
+        self._tile("poison", "poison", data.backlog.poison_depth)
+        self._tile("records", f"records {data.day}", f"{data.records_today}{more}")
+        self._tile("gaps", "media gaps", data.failures["media_unavailable"])
+        self._tile("conflicts", "conflicts", data.failures["conflict"])
+        self._tile("unparseable", "unparseable", data.failures["unparseable"])
+        self._tile("webhook_errors", "webhook errors", data.failures["webhook_error"])
+        self.query_one("#status", StatusLine).update("up to date")
