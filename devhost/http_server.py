@@ -189,7 +189,11 @@ class HttpTriggers:
         route, route_params = matched
         if not self.keys.allows(route.auth_level, presented_key(request.query, request.headers)):
             return web.Response(status=401)
-        # aiohttp enforces client_max_size while reading: oversized bodies get 413.
+        # A declared length over the limit is refused before reading a byte (as Kestrel
+        # does); aiohttp enforces client_max_size while reading chunked bodies.
+        declared = request.content_length
+        if declared is not None and 0 < request.client_max_size < declared:
+            return web.Response(status=413, text="request body too large")
         body = await request.read()
         func_request = to_func_request(request, body, route_params)
         try:
