@@ -22,15 +22,16 @@ from archive.names import (
     SETTING_ARCHIVE_STORAGE,
     SETTING_GRAPH_URL,
     SETTING_HOST_STORAGE,
+    SETTING_MAX_WEBHOOK_BYTES,
     SETTING_VERIFY_TOKEN,
 )
 from devhost.azurite import REPO_ROOT, Azurite, AzuriteError
-from devhost.config import ConfigError
+from devhost.config import BODY_LIMIT_SETTING, ConfigError
 from devhost.discovery import DiscoveryError
 from devhost.host import DEFAULT_PORT, DEFAULT_RPC_PORT, LOOPBACK, DevHost
 from devhost.keys import FUNCTION_KEY_SETTING, MASTER_KEY_SETTING
+from storage.settings import DEFAULT_GRAPH_URL, DEFAULT_MAX_WEBHOOK_BYTES
 
-DEFAULT_GRAPH_URL = "https://graph.facebook.com/v21.0"
 WEBHOOK_ROUTE = "webhooks/meta"
 AZURITE_DEFAULT_PORTS = (10000, 10001, 10002)
 SETTINGS_FILE = "settings.json"
@@ -64,6 +65,12 @@ def load_or_create_settings(path: Path) -> dict[str, str]:
     for name, make in GENERATED.items():
         settings.setdefault(name, make())
     settings.setdefault(SETTING_GRAPH_URL, DEFAULT_GRAPH_URL)
+    # As in Azure (bicep/modules/function-app.bicep): the host refuses a body over
+    # the app's cap before buffering it.
+    settings.setdefault(
+        BODY_LIMIT_SETTING,
+        settings.get(SETTING_MAX_WEBHOOK_BYTES, str(DEFAULT_MAX_WEBHOOK_BYTES)),
+    )
     return settings
 
 

@@ -112,6 +112,9 @@ var appSettings = {
   WHATSAPP_GRAPH_URL: graphUrl
   ARCHIVE_RETENTION_DAYS: string(retentionDays)
   MAX_WEBHOOK_BYTES: string(maxWebhookBytes)
+  // The host buffers a request body up to this limit before the app's own cap
+  // runs; matching it keeps an oversized webhook from being read into memory.
+  FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: string(maxWebhookBytes)
   MAX_MEDIA_BYTES: string(maxMediaBytes)
   MANIFEST_SIGNING_KEY_ID: manifestKeyUri
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from archive import names
+from devhost.config import BODY_LIMIT_SETTING
 from storage import settings as app_defaults
 from tests.bicep.bicep_tree import MAIN, MODULES, REPO, body, parse
 from tests.bicep.code_settings import design_settings, env_reads, env_reads_in, names_settings
@@ -20,6 +21,7 @@ DESIGN = REPO.parent / "shared" / "DESIGN.md"
 HOST_JSON = REPO / "host.json"
 # Read by the platform or the Azure SDK, not by our code.
 PLATFORM_SETTINGS = {
+    BODY_LIMIT_SETTING,
     "AZURE_CLIENT_ID",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
@@ -114,6 +116,12 @@ def test_design_settings_table_matches_names_py() -> None:
         assert names.SETTING_ARCHIVE_STORAGE in names_settings()
         return
     assert design_settings(DESIGN) <= names_settings()
+
+
+def test_host_body_limit_is_the_webhook_cap() -> None:
+    """The host must refuse an oversized body before buffering it for the app."""
+    app_settings = parse(MODULES / "function-app.bicep")["variables"]["appSettings"]["value"]
+    assert app_settings[BODY_LIMIT_SETTING] == app_settings[names.SETTING_MAX_WEBHOOK_BYTES]
 
 
 def test_bicep_defaults_match_the_apps_defaults() -> None:
