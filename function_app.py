@@ -4,7 +4,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from ingest import health, outbound, webhooks, worker
-from orchestrations import archive_event
+from orchestrations import archive_event, refetch_media
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(webhooks.bp)
@@ -12,3 +12,4 @@ app.register_functions(outbound.bp)
 app.register_functions(health.bp)
 app.register_functions(worker.bp)
 app.register_functions(archive_event.bp)
+app.register_functions(refetch_media.bp)

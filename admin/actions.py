@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from admin.audit import record_action
+from admin.audit import record_action, who
 from admin.connection import AdminError, Archive
 from admin.detail import MessageDetail, message_detail
+from admin.durable_api import DurableApi
 from admin.poison import PoisonMessage, peek_poison
 from admin.replay import Progress, ReplayResult, replay
 from admin.search import DEFAULT_PAGE, SearchPage, SearchQuery, search
@@ -50,15 +51,25 @@ def audited_replay(
     ids: list[str] | None = None,
     all_poison: bool = False,
     progress: Progress | None = None,
+    durable: DurableApi | None = None,
 ) -> ReplayResult:
     target: dict[str, Any] = {"ids": ids or [], "all_poison": all_poison}
     try:
-        result = replay(archive, ids=ids, all_poison=all_poison, progress=progress)
+        result = replay(
+            archive, ids=ids, all_poison=all_poison, progress=progress, durable=durable,
+            who=who(archive),
+        )
     except AdminError as exc:
         record_action(archive, "replay", target, f"error: {exc}")
         raise
     target["replayed"] = result.replayed
+    target["restarted"] = result.restarted
+    target["refetching"] = result.refetching
     outcome = f"ok: {len(result.replayed)} replayed"
+    if result.restarted:
+        outcome += f", {len(result.restarted)} orchestration(s) restarted"
+    if result.refetching:
+        outcome += f", {len(result.refetching)} media refetch(es) queued"
     if result.not_found:
         outcome += f", not found: {', '.join(result.not_found)}"
     record_action(archive, "replay", target, outcome)

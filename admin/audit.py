@@ -6,10 +6,7 @@ lists a day's actions in time order and an entry is never overwritten.
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-import socket
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,19 +15,18 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 
 from admin.connection import Archive
+from admin.identity import os_user
 from archive.names import AUDIT_CONTAINER
 from storage.blobs import create_only
 
 AUDIT_SCHEMA = "wa-archive/audit@1"
 
 
-def who() -> str:
-    """The acting person: the OS user locally (the CLI and TUI have no other identity)."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = os.environ.get("USER", "unknown")
-    return f"{user}@{socket.gethostname()}"
+def who(archive: Archive | None = None) -> str:
+    """The acting person: the signed-in identity with --account, else the OS user."""
+    if archive is not None and archive.target.account_name:
+        return archive.signed_in_identity or os_user()
+    return os_user()
 
 
 def audit_blob_name(when: datetime) -> str:
@@ -60,7 +56,7 @@ def record_action(
     when = when or datetime.now(UTC)
     entry = {
         "schema": AUDIT_SCHEMA,
-        "who": actor or who(),
+        "who": actor or who(archive),
         "when": when.astimezone(UTC).isoformat(),
         "action": action,
         "target": target,

@@ -67,16 +67,24 @@ class ArchiveTarget:
     account_name: str | None = None
 
 
-def _settings_file_connection(cwd: Path) -> str | None:
+def settings_file_values(cwd: Path) -> dict[str, Any] | None:
+    """The first readable `wa-archive dev` settings file (cwd, then the repo root)."""
     for candidate in (cwd / SETTINGS_FILE, _REPO_ROOT / SETTINGS_FILE):
         if candidate.is_file():
             try:
                 data: Any = json.loads(candidate.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
-            value = data.get(SETTING_ARCHIVE_STORAGE) if isinstance(data, dict) else None
-            if isinstance(value, str) and value.strip():
-                return value.strip()
+            if isinstance(data, dict):
+                return data
+    return None
+
+
+def _settings_file_connection(cwd: Path) -> str | None:
+    data = settings_file_values(cwd) or {}
+    value = data.get(SETTING_ARCHIVE_STORAGE)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
     return None
 
 
@@ -117,6 +125,19 @@ class Archive:
         from azure.identity import DefaultAzureCredential
 
         return DefaultAzureCredential()
+
+    @cached_property
+    def signed_in_identity(self) -> str | None:
+        """Who --account signed in as (for audit attribution); None locally."""
+        if not self.target.account_name:
+            return None
+        from admin.identity import entra_identity
+
+        try:
+            credential = self._credential
+        except ImportError:
+            return None
+        return entra_identity(credential)
 
     def _url(self, service: str) -> str:
         return f"https://{self.target.account_name}.{service}.core.windows.net"

@@ -47,6 +47,7 @@ def _media_state(archive: Archive, item: dict[str, Any]) -> dict[str, Any]:
         "sha256": item.get("sha256"),
         "blob_path": item.get("blob_path"),
         "reason": item.get("reason"),
+        "recovery_path": item.get("recovery_path"),
         "access_tier": None,
         "url": None,
     }
@@ -62,6 +63,33 @@ def _media_state(archive: Archive, item: dict[str, Any]) -> dict[str, Any]:
             info["access_tier"] = props.blob_tier
             info["size"] = info["size"] or props.size
     return info
+
+
+def _recoveries(archive: Archive, record_path: str) -> dict[str, dict[str, Any]]:
+    """Media recovered after the record was written: addenda beside it, by media id."""
+    stem = record_path[: -len(".json")] if record_path.endswith(".json") else record_path
+    container = archive.container(RECORDS_CONTAINER)
+    names = archive.call(
+        "blob", f"list addenda of {record_path}",
+        lambda: [b.name for b in container.list_blobs(name_starts_with=f"{stem}.media-")],
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for name in names:
+        addendum = _read_record(archive, name)
+        media = addendum.get("media")
+        if isinstance(media, dict) and media.get("media_id"):
+            found[str(media["media_id"])] = {**media, "recovery_path": name}
+    return found
+
+
+def _with_recovery(item: dict[str, Any], recovered: dict[str, Any] | None) -> dict[str, Any]:
+    if recovered is None or item.get("state") == "stored":
+        return item
+    # The record stays as written (immutable); the addendum says what was fetched later.
+    return {**item, "state": "recovered", "blob_path": recovered.get("blob_path"),
+            "sha256": recovered.get("sha256"), "size": recovered.get("size"),
+            "mime_type": recovered.get("mime_type") or item.get("mime_type"),
+            "recovery_path": recovered["recovery_path"]}
 
 
 def message_detail(archive: Archive, message_id: str) -> MessageDetail:
@@ -91,7 +119,12 @@ def message_detail(archive: Archive, message_id: str) -> MessageDetail:
     )
     record_path = str(main["record_path"]) if main and main.get("record_path") else None
     record = _read_record(archive, record_path) if record_path else None
-    media = [_media_state(archive, m) for m in (record or {}).get("media") or ()]
+    items = list((record or {}).get("media") or ())
+    recovered = _recoveries(archive, record_path) if record_path and items else {}
+    media = [
+        _media_state(archive, _with_recovery(m, recovered.get(str(m.get("media_id")))))
+        for m in items
+    ]
     raw = (record or {}).get("raw")
     urls: dict[str, str] = {}
     if record_path:

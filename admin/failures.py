@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from admin.connection import Archive
+from admin.durable_api import DurableApi
 from admin.poison import peek_poison
 from archive.index import FailureKind
 from archive.names import TABLE_FAILURES
 
+ORCHESTRATION_KIND = "orchestration"
+ORCHESTRATION_WINDOW = timedelta(hours=24)
 FAILURE_KINDS: tuple[FailureKind, ...] = (
     "media_unavailable",
     "conflict",
@@ -21,14 +25,28 @@ FAILURE_KINDS: tuple[FailureKind, ...] = (
 
 @dataclass(frozen=True)
 class Failure:
-    kind: str  # poison or one of FAILURE_KINDS
-    ref: str  # poison: queue message id; else the failure row's ref (a blob path)
+    kind: str  # poison, orchestration or one of FAILURE_KINDS
+    ref: str  # poison: queue message id; orchestration: instance id; else the row's ref
     day: str | None
     reason: str
     detail: dict[str, Any] = field(default_factory=dict)
+    row_key: str | None = None  # failures-table rows only
+
+    @property
+    def id(self) -> str:
+        """What `wa-archive replay --id` takes: unique across the kinds."""
+        if self.kind == "poison":
+            return self.ref  # a queue message id, as before
+        if self.kind == ORCHESTRATION_KIND:
+            return f"{ORCHESTRATION_KIND}:{self.ref}"
+        return f"{self.kind}:{self.row_key}"
+
+    @property
+    def replayable(self) -> bool:
+        return self.kind in ("poison", ORCHESTRATION_KIND, "media_unavailable")
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"id": self.id, **asdict(self)}
 
 
 def _detail(row: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +63,7 @@ def index_failures(
     *,
     since_day: str | None = None,
     limit: int = 200,
+    include_resolved: bool = False,
 ) -> list[Failure]:
     """Rows of the failures table: one partition per kind, so one range query each."""
     found: list[Failure] = []
@@ -62,8 +81,11 @@ def index_failures(
                 day=str(row.get("day")) if row.get("day") else None,
                 reason=str(row.get("reason", "")),
                 detail=_detail(row),
+                row_key=str(row.get("RowKey", "")),
             )
             for row in page.rows
+            # A recovered media gap stays in the table as evidence, but is closed.
+            if include_resolved or row.get("resolved") is not True
         )
     # Newest day first, as the admin reads them.
     found.sort(key=lambda f: f.day or "", reverse=True)
@@ -84,3 +106,21 @@ def failures(
         for message in peek_poison(archive)
     ]
     return poison + index_failures(archive, since_day=since_day, limit=limit)
+
+
+def orchestration_failures(
+    durable: DurableApi, *, now: datetime | None = None, limit: int = 200
+) -> list[Failure]:
+    """Failed orchestrations created in the last 24 h, from the Durable HTTP API."""
+    since = (now or datetime.now(UTC)).astimezone(UTC) - ORCHESTRATION_WINDOW
+    return [
+        Failure(
+            kind=ORCHESTRATION_KIND,
+            ref=item.instance_id,
+            day=item.created[:10] or None,
+            reason=item.reason,
+            detail={"name": item.name, "created": item.created,
+                    "last_updated": item.last_updated},
+        )
+        for item in durable.failed(since, limit=limit)
+    ]

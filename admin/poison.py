@@ -13,6 +13,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from admin.connection import Archive
 from archive.names import INGEST_POISON_QUEUE
 from storage.envelope import Envelope, EnvelopeError, decode
+from storage.refetch_request import RefetchRequest, RefetchRequestError, decode_refetch
 
 PEEK_LIMIT = 32  # the most a queue peek returns
 
@@ -35,8 +36,21 @@ class PoisonMessage:
                 continue
         return None
 
+    def refetch(self) -> RefetchRequest | None:
+        """A media-gap refetch request (they share the `ingest` queue with envelopes)."""
+        for candidate in (_b64(self.text), self.text.encode("utf-8")):
+            try:
+                request = decode_refetch(candidate) if candidate is not None else None
+            except RefetchRequestError:
+                return None
+            if request is not None:
+                return request
+        return None
+
     def reason(self) -> str:
         envelope = self.envelope()
+        if envelope is None and self.refetch() is not None:
+            return "media refetch request failed on every delivery (record or raw body missing?)"
         if envelope is None:
             return "not an ingest envelope (undecodable queue message)"
         return "processing failed on every delivery (moved to poison after maxDequeueCount)"
@@ -55,6 +69,7 @@ class PoisonMessage:
             "raw_path": envelope.raw_path if envelope else None,
             "received_at": envelope.received_at.isoformat() if envelope else None,
             "claim_checked": envelope.claim_checked if envelope else None,
+            "refetch": refetch.to_json() if (refetch := self.refetch()) else None,
         }
 
     def payload_pretty(self) -> str:

@@ -1,4 +1,10 @@
-"""Replay poison messages: enqueue to `ingest` first, delete from poison only afterwards.
+"""Replay failures: poison messages, failed orchestrations and media gaps.
+
+Ids: a poison queue message id; `orchestration:<instance id>` (restarted with its
+original input through the Durable API); `media_unavailable:<row key>` (a refetch
+request on `ingest`, see admin.gap_replay).
+
+Poison messages: enqueue to `ingest` first, delete from poison only afterwards.
 
 The order matters for a compliance archive: if the enqueue fails, the message stays in
 poison (nothing lost); if the delete fails after a successful enqueue, the message is
@@ -9,13 +15,15 @@ and orchestration ids).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueMessage
 
 from admin.connection import AdminError, Archive
+from admin.durable_api import DurableApi
+from admin.gap_replay import MEDIA_GAP_KIND, request_refetch
 from archive.names import INGEST_POISON_QUEUE, INGEST_QUEUE
 
 # Long enough to enqueue and delete one batch; a crash mid-way lets the rest reappear.
@@ -29,6 +37,8 @@ Progress = Callable[[int, int | None], None]  # (done, total if known)
 class ReplayResult:
     replayed: list[str]  # poison message ids now back in `ingest`
     not_found: list[str]
+    restarted: list[str] = field(default_factory=list)  # orchestration instance ids
+    refetching: list[str] = field(default_factory=list)  # media-gap ids with a request queued
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,9 +144,32 @@ def replay(
     ids: list[str] | None = None,
     all_poison: bool = False,
     progress: Progress | None = None,
+    durable: DurableApi | None = None,
+    who: str | None = None,
 ) -> ReplayResult:
     if all_poison == bool(ids):
         raise AdminError("replay needs either message ids (--id) or --all-poison, not both")
     if all_poison:
         return replay_all(archive, progress)
-    return replay_ids(archive, list(ids or ()), progress)
+    orchestrations = [i.split(":", 1)[1] for i in ids or () if i.startswith("orchestration:")]
+    gaps = [i.split(":", 1)[1] for i in ids or () if i.startswith(f"{MEDIA_GAP_KIND}:")]
+    poison = [i for i in ids or () if ":" not in i]
+    unknown = [i for i in ids or () if ":" in i and i.split(":", 1)[0] not in
+               ("orchestration", MEDIA_GAP_KIND)]
+    if unknown:
+        raise AdminError(f"cannot replay {', '.join(unknown)}: only poison messages, "
+                         "orchestration:<id> and media_unavailable:<row> are replayable")
+    if orchestrations and durable is None:
+        raise AdminError("restarting an orchestration needs the Durable API: set "
+                         "WA_DURABLE_API_URL and WA_DURABLE_API_KEY")
+    restarted: list[str] = []
+    for instance_id in orchestrations:
+        assert durable is not None
+        durable.restart(instance_id)
+        restarted.append(instance_id)
+    refetching: list[str] = []
+    for row_key in gaps:
+        request_refetch(archive, row_key, who=who or "unknown")
+        refetching.append(f"{MEDIA_GAP_KIND}:{row_key}")
+    result = replay_ids(archive, poison, progress) if poison else ReplayResult([], [])
+    return ReplayResult(result.replayed, result.not_found, restarted, refetching)

@@ -17,8 +17,11 @@ from admin.actions import audited_detail, audited_replay, audited_search
 from admin.audit import recent_entries
 from admin.backlog import backlog
 from admin.connection import AdminError, Archive, open_archive
-from admin.failures import failures
+from admin.durable_api import DurableApiError, open_durable
+from admin.failures import failures, orchestration_failures
 from admin.search import COLUMNS, DEFAULT_PAGE, SearchQuery
+
+NOT_CONFIGURED = "set WA_DURABLE_API_URL and WA_DURABLE_API_KEY (or run `wa-archive dev`)"
 
 
 def _emit(args: argparse.Namespace, data: Any, human: Callable[[], None]) -> None:
@@ -65,12 +68,21 @@ def _run_backlog(args: argparse.Namespace, archive: Archive) -> int:
 
 def _run_failures(args: argparse.Namespace, archive: Archive) -> int:
     found = failures(archive, since_day=args.since, limit=args.limit)
+    durable = open_durable()
+    note = f"failed orchestrations not listed: {NOT_CONFIGURED}" if durable is None else None
+    if durable is not None:
+        try:
+            found = orchestration_failures(durable, limit=args.limit) + found
+        except DurableApiError as exc:
+            note = f"failed orchestrations not listed: {exc}"
+    if note:
+        print(f"wa-archive failures: {note}", file=sys.stderr)
 
     def human() -> None:
         if not found:
             print("no failures")
             return
-        _table([f.to_json() for f in found], ("kind", "day", "ref", "reason"))
+        _table([f.to_json() for f in found], ("id", "kind", "day", "ref", "reason"))
 
     _emit(args, [f.to_json() for f in found], human)
     return 0
@@ -81,12 +93,18 @@ def _run_replay(args: argparse.Namespace, archive: Archive) -> int:
         if not args.json:
             print(f"replayed {done}/{total if total is not None else '?'}", file=sys.stderr)
 
+    wants_durable = any(i.startswith("orchestration:") for i in args.id or ())
     result = audited_replay(
-        archive, ids=args.id or None, all_poison=args.all_poison, progress=progress
+        archive, ids=args.id or None, all_poison=args.all_poison, progress=progress,
+        durable=open_durable() if wants_durable else None,
     )
 
     def human() -> None:
         print(f"replayed {len(result.replayed)} message(s) to ingest")
+        for instance_id in result.restarted:
+            print(f"restarted orchestration {instance_id}")
+        for gap in result.refetching:
+            print(f"refetch requested for {gap} (the gap closes when the media is stored)")
         for missing in result.not_found:
             print(f"not in ingest-poison: {missing}")
 
@@ -130,6 +148,8 @@ def _run_show(args: argparse.Namespace, archive: Archive) -> int:
         for media in detail.media:
             print(f"media   {media['media_id']}  {media['state']}  size={media['size']}"
                   f"  sha256={media['sha256']}  tier={media['access_tier'] or '-'}")
+            if media.get("recovery_path"):
+                print(f"        recovered later: addendum {media['recovery_path']}")
         print(json.dumps(detail.record, indent=2, sort_keys=True, ensure_ascii=False))
 
     _emit(args, detail.to_json(), human)
@@ -171,16 +191,24 @@ def register(subparsers: Any) -> None:
     _common(p)
     p.set_defaults(handler=_handler(_run_backlog))
 
-    p = subparsers.add_parser("failures", help="poison messages and the failures index")
+    p = subparsers.add_parser(
+        "failures", help="poison messages, failed orchestrations (24 h) and the failures index"
+    )
     _common(p)
     p.add_argument("--since", metavar="YYYY-MM-DD", help="failures-table rows from this day")
     p.add_argument("--limit", type=int, default=200, help="rows per failure kind")
     p.set_defaults(handler=_handler(_run_failures))
 
-    p = subparsers.add_parser("replay", help="move poison messages back to the ingest queue")
+    p = subparsers.add_parser(
+        "replay", help="replay poison messages, restart failed orchestrations, refetch media gaps"
+    )
     _common(p)
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--id", action="append", help="poison queue message id (repeatable)")
+    which.add_argument(
+        "--id", action="append",
+        help="a failure id from `wa-archive failures` (repeatable): a poison message id, "
+        "orchestration:<instance id> or media_unavailable:<row key>",
+    )
     which.add_argument("--all-poison", action="store_true", help="replay every poison message")
     p.set_defaults(handler=_handler(_run_replay))
 

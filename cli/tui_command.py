@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from admin.connection import AdminError, open_archive
+from admin.durable_api import open_durable
 
 
 def run(args: argparse.Namespace) -> int:
@@ -15,9 +16,14 @@ def run(args: argparse.Namespace) -> int:
     except AdminError as exc:
         print(f"wa-archive tui: {exc}", file=sys.stderr)
         return 2
+    try:
+        durable = open_durable()
+    except AdminError as exc:
+        print(f"wa-archive tui: {exc}", file=sys.stderr)
+        return 2
     from tui.app import ArchiveAdminApp
 
-    ArchiveAdminApp(archive, refresh_seconds=args.refresh).run()
+    ArchiveAdminApp(archive, refresh_seconds=args.refresh, durable=durable).run()
     return 0
 
 

@@ -7,6 +7,9 @@ starts per canonical event with its deterministic instance id. An instance that
 exists and is not Failed/Terminated/Canceled means the event is already being or
 has been archived: nothing new starts. Any storage or start error raises, so the
 queue redelivers (and after maxDequeueCount moves the message to `ingest-poison`).
+
+A media-gap replay puts a refetch request (storage.refetch_request) on the same
+queue; for it the worker starts the refetch_media orchestration instead.
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ from archive.index import FailureKind, day_key, failure_entity
 from archive.names import INGEST_QUEUE, RAW_CONTAINER, SETTING_ARCHIVE_STORAGE
 from ingest.parsing import Parsed, parse_body
 from orchestrations.archive_event import ORCHESTRATOR
+from orchestrations.recovery import refetch_input, refetch_instance_id
+from orchestrations.refetch_media import REFETCH_ORCHESTRATOR
 from storage.blobs import create_only
 from storage.clients import blob_service, table_service
 from storage.envelope import Envelope, decode, load_body
 from storage.index_writer import write_failure
+from storage.refetch_request import RefetchRequest, decode_refetch
 
 log = logging.getLogger("wa_archive.ingest")
 RESTARTABLE = frozenset({"Failed", "Terminated", "Canceled"})
@@ -98,13 +104,15 @@ def _status_name(status: Any) -> str | None:
     return getattr(runtime, "value", None) or (str(runtime) if runtime else None)
 
 
-async def start_once(client: Any, instance_id: str, payload: dict[str, Any]) -> bool:
+async def start_once(
+    client: Any, instance_id: str, payload: dict[str, Any], orchestrator: str = ORCHESTRATOR
+) -> bool:
     """Start the orchestration unless the instance already exists. True when started."""
     current = _status_name(await client.get_status(instance_id))
     if current is not None and current not in RESTARTABLE:
         return False
     try:
-        await client.start_new(ORCHESTRATOR, instance_id, payload)
+        await client.start_new(orchestrator, instance_id, payload)
     except Exception:
         # A parallel delivery may have started it between our check and our start.
         current = _status_name(await client.get_status(instance_id))
@@ -135,9 +143,23 @@ async def handle_envelope(envelope: Envelope, client: Any) -> tuple[int, int]:
     return started, known
 
 
+async def handle_refetch(request: RefetchRequest, client: Any) -> bool:
+    """A media-gap replay: start (or restart, if it failed) its refetch_media instance."""
+    instance_id = refetch_instance_id(request.record_path, request.media_id)
+    payload = await asyncio.to_thread(refetch_input, request)
+    started = await start_once(client, instance_id, payload, REFETCH_ORCHESTRATOR)
+    log.info("ingest refetch instance=%s started=%s", instance_id, started)
+    return started
+
+
 @bp.queue_trigger(  # type: ignore[untyped-decorator]
     arg_name="msg", queue_name=INGEST_QUEUE, connection=SETTING_ARCHIVE_STORAGE
 )
 @bp.durable_client_input(client_name="client")  # type: ignore[untyped-decorator]
 async def ingest_worker(msg: func.QueueMessage, client: Any) -> None:
-    await handle_envelope(decode(msg.get_body()), client)
+    body = msg.get_body()
+    refetch = decode_refetch(body)
+    if refetch is not None:
+        await handle_refetch(refetch, client)
+        return
+    await handle_envelope(decode(body), client)

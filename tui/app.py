@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from textual.app import App
@@ -10,6 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from admin.connection import Archive
+from admin.durable_api import DurableApi
 from tui.commands import ScreensProvider
 from tui.screens.audit import AuditScreen
 from tui.screens.dashboard import DashboardScreen
@@ -37,10 +39,20 @@ class ArchiveAdminApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, archive: Archive, *, refresh_seconds: float = 10.0) -> None:
+    def __init__(
+        self,
+        archive: Archive,
+        *,
+        refresh_seconds: float = 10.0,
+        durable: DurableApi | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         super().__init__()
         self.archive = archive
         self.refresh_seconds = refresh_seconds
+        self.durable = durable  # None: failed orchestrations are not shown
+        # Injectable so screenshots and snapshot tests show a fixed "today" and ages.
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
 
     def on_mount(self) -> None:
         self.switch_mode("dashboard")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from rich.markup import escape
@@ -11,6 +12,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from admin.connection import AdminError, Archive
+from admin.durable_api import DurableApi
 
 T = TypeVar("T")
 
@@ -35,10 +37,27 @@ class StatusLine(Static):
         self.update(f"[b red]error:[/] {escape(text)}")
 
 
+def durable_of(screen: Screen[Any]) -> DurableApi | None:
+    durable = getattr(screen.app, "durable", None)
+    return durable if isinstance(durable, DurableApi) else None
+
+
+def now_of(screen: Screen[Any]) -> datetime:
+    clock = getattr(screen.app, "clock", None)
+    return clock() if callable(clock) else datetime.now(UTC)
+
+
 class AdminScreen(Screen[None]):
     @property
     def archive(self) -> Archive:
         return archive_of(self)
+
+    @property
+    def durable(self) -> DurableApi | None:
+        return durable_of(self)
+
+    def now(self) -> datetime:
+        return now_of(self)
 
     def in_background(
         self, work: Callable[[], T], done: Callable[[T], None], status: StatusLine | None = None

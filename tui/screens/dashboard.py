@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.widgets import Footer, Header, Static
@@ -20,6 +21,18 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
+def _orchestrations(data: Dashboard) -> str:
+    heading = "[b]Orchestrations by runtime status, last 24 h[/]"
+    if data.orchestrations is None:
+        return f"{heading}\n{escape(data.orchestrations_note or '-')}"
+    counts = "   ".join(
+        f"{'[b red]' if status == 'Failed' and n else ''}{status} {n}"
+        f"{'[/]' if status == 'Failed' and n else ''}"
+        for status, n in data.orchestrations.items()
+    )
+    return f"{heading}\n{counts}"
+
+
 class DashboardScreen(AdminScreen):
     BINDINGS = [("r", "refresh", "Refresh")]
 
@@ -34,6 +47,7 @@ class DashboardScreen(AdminScreen):
             yield Static("conflicts\n-", id="conflicts", classes="tile")
             yield Static("unparseable\n-", id="unparseable", classes="tile")
             yield Static("webhook errors\n-", id="webhook_errors", classes="tile")
+        yield Static("orchestrations, last 24 h\n-", id="orchestrations")
         yield StatusLine("loading...", id="status")
         yield Footer()
 
@@ -45,8 +59,11 @@ class DashboardScreen(AdminScreen):
         self.action_refresh()
 
     def action_refresh(self) -> None:
+        now, durable = self.now(), self.durable
         self.in_background(
-            lambda: dashboard(self.archive), self.show, self.query_one("#status", StatusLine)
+            lambda: dashboard(self.archive, now, durable),
+            self.show,
+            self.query_one("#status", StatusLine),
         )
 
     def _tile(self, tile_id: str, label: str, value: object) -> None:
@@ -62,4 +79,5 @@ class DashboardScreen(AdminScreen):
         self._tile("conflicts", "conflicts", data.failures["conflict"])
         self._tile("unparseable", "unparseable", data.failures["unparseable"])
         self._tile("webhook_errors", "webhook errors", data.failures["webhook_error"])
+        self.query_one("#orchestrations", Static).update(_orchestrations(data))
         self.query_one("#status", StatusLine).update("up to date")

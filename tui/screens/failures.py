@@ -1,16 +1,22 @@
-"""Failures: poison messages and failures-table rows; open a payload; replay after confirm."""
+"""Failures: poison messages, failed orchestrations and failures-table rows; replay after confirm.
+
+Replay depends on the kind: a poison message goes back to `ingest`, a failed
+orchestration is restarted with its original input, a media gap gets a refetch.
+"""
 
 from __future__ import annotations
 
 import json
 
+from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header
 
 from admin.actions import audited_payload, audited_replay, find_poison
-from admin.failures import Failure, failures
+from admin.durable_api import DurableApiError
+from admin.failures import Failure, failures, orchestration_failures
 from admin.replay import ReplayResult
 from tui.screens.base import AdminScreen, StatusLine, cells
 from tui.screens.dialogs import ConfirmScreen, TextScreen
@@ -45,15 +51,28 @@ class FailuresScreen(AdminScreen):
         return self.query_one("#status", StatusLine)
 
     def action_reload(self) -> None:
-        self.in_background(lambda: failures(self.archive), self.show, self.status)
+        durable, now = self.durable, self.now()
 
-    def show(self, items: list[Failure]) -> None:
+        def load() -> tuple[list[Failure], str | None]:
+            found = failures(self.archive)
+            if durable is None:
+                return found, "orchestrations: Durable API not configured"
+            try:
+                return orchestration_failures(durable, now=now) + found, None
+            except DurableApiError as exc:
+                return found, f"orchestrations: {exc}"
+
+        self.in_background(load, self.show, self.status)
+
+    def show(self, loaded: tuple[list[Failure], str | None]) -> None:
+        items, note = loaded
         self.items = items
         table = self.query_one(DataTable)
         table.clear()
         for item in items:
             table.add_row(*cells(item.kind, item.day, item.ref[-40:], item.reason[:60]))
-        self.status.update(f"{len(items)} failure(s); Enter opens, r replays a poison message")
+        summary = f"{len(items)} failure(s); Enter opens, r replays"
+        self.status.update(escape(f"{summary}; {note}" if note else summary))
 
     def selected(self) -> Failure | None:
         table = self.query_one(DataTable)
@@ -86,10 +105,14 @@ class FailuresScreen(AdminScreen):
 
     def action_replay(self) -> None:
         item = self.selected()
-        if item is None or item.kind != "poison":
-            self.status.update("select a poison message to replay")
+        if item is None or not item.replayable:
+            self.status.update("select a poison message, failed orchestration or media gap")
             return
-        self._confirm_then(f"Replay poison message {item.ref} to ingest?", [item.ref], False)
+        question = {
+            "poison": f"Replay poison message {item.ref} to ingest?",
+            "orchestration": f"Restart orchestration {item.ref} with its original input?",
+        }.get(item.kind, f"Fetch the missing media of {item.ref} again?")
+        self._confirm_then(question, [item.id], False)
 
     def action_replay_all(self) -> None:
         self._confirm_then("Replay EVERY poison message to ingest?", None, True)
@@ -106,9 +129,11 @@ class FailuresScreen(AdminScreen):
                     self.status.update, f"replayed {done}/{total if total is not None else '?'}"
                 )
 
+            durable = self.durable
             self.in_background(
                 lambda: audited_replay(
-                    self.archive, ids=ids, all_poison=all_poison, progress=progress
+                    self.archive, ids=ids, all_poison=all_poison, progress=progress,
+                    durable=durable,
                 ),
                 self.replayed,
                 self.status,
@@ -117,5 +142,6 @@ class FailuresScreen(AdminScreen):
         self.app.push_screen(ConfirmScreen(question), answered)
 
     def replayed(self, result: ReplayResult) -> None:
-        self.notify(f"replayed {len(result.replayed)} message(s) to ingest")
+        done = len(result.replayed) + len(result.restarted) + len(result.refetching)
+        self.notify(f"replayed {done} item(s)")
         self.action_reload()

@@ -13,10 +13,12 @@ HELP = """\
 [b]wa-archive admin[/]
 
 [b]d[/] dashboard   backlog (ingest depth, oldest message, poison), records today,
-              media gaps, conflicts, unparseable bodies; refreshes on an interval
-[b]f[/] failures    poison messages and failures-table rows with their reason;
-              Enter opens the payload, [b]r[/] replays one poison message,
-              [b]R[/] replays all (both ask first; enqueue before delete)
+              open media gaps, conflicts, unparseable bodies, orchestrations
+              by runtime status (24 h); refreshes on an interval
+[b]f[/] failures    poison messages, failed orchestrations (24 h), media gaps,
+              conflicts; Enter opens, [b]r[/] replays the selected one (poison:
+              back to ingest; orchestration: restart; media gap: refetch),
+              [b]R[/] replays all poison (both ask first)
 [b]s[/] search      participant / message id / type / from / to / direction;
               Enter in a field searches, Enter on a row opens the message,
               Ctrl+N next page (newest first)

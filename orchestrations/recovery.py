@@ -1,0 +1,148 @@
+"""Recovering a media gap without touching the immutable record (plain functions).
+
+refetch_input: what the queue worker passes the `refetch_media` orchestration. The
+canonical event is rebuilt the way store_record rebuilds pointer inputs, by
+re-parsing the verbatim raw body the record points at (deterministic), so the
+existing fetch_media activity stores the media under the very name the first
+attempt would have used.
+
+store_media_recovery: the activity that writes the addendum record (create-only)
+next to the original record and closes the failures-table row. The addendum names
+the original record with its sha256 and the media blob with its sha256 and size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+from azure.data.tables import UpdateMode
+
+from archive.encoding import key_segment
+from archive.events import CanonicalEvent
+from archive.index import day_key
+from archive.layout import record_blob_name
+from archive.names import RAW_CONTAINER, RECORDS_CONTAINER, TABLE_FAILURES
+from archive.timestamps import from_iso
+from ingest.parsing import parse_body
+from storage.blobs import read_blob, write_record
+from storage.clients import blob_service, table_service
+from storage.envelope import SOURCES
+from storage.refetch_request import RefetchRequest, refetch_from_json
+
+log = logging.getLogger("wa_archive.orchestrations")
+RECOVERY_SCHEMA = "wa-archive/media-recovery@1"
+MEDIA_GAP_KIND = "media_unavailable"
+
+
+class RecoveryError(ValueError):
+    """The record or its raw body no longer yields the media item to fetch."""
+
+
+def refetch_instance_id(record_path: str, media_id: str) -> str:
+    """Deterministic: one instance per (record, media item); a Failed one is restarted."""
+    digest = hashlib.sha256(f"{record_path}#{media_id}".encode()).hexdigest()
+    return f"refetch-{digest[:48]}"
+
+
+def addendum_blob_name(record_path: str, media_id: str) -> str:
+    stem = record_path[: -len(".json")] if record_path.endswith(".json") else record_path
+    return f"{stem}.media-{key_segment(media_id)}.json"
+
+
+def _event_of(record: dict[str, Any], record_path: str, body: bytes) -> CanonicalEvent:
+    received_at = from_iso(str(record.get("received_at", "")))
+    if received_at is None:
+        raise RecoveryError("the record has no usable received_at")
+    # A conflict sibling (`<stem>.conflict-<sha>.json`) comes from the same event.
+    base = record_path.split(".conflict-", 1)[0]
+    base = base if base.endswith(".json") else base + ".json"
+    for source in SOURCES:
+        for event in parse_body(source, body, received_at).events:
+            if event.message_id == record.get("message_id") and record_blob_name(event) == base:
+                return event
+    raise RecoveryError("the raw body no longer yields the record's event")
+
+
+def refetch_input(request: RefetchRequest) -> dict[str, Any]:
+    """Orchestration input for one refetch (reads the record and its raw body)."""
+    blobs = blob_service()
+    record_bytes = read_blob(blobs.get_container_client(RECORDS_CONTAINER), request.record_path)
+    record: dict[str, Any] = json.loads(record_bytes)
+    raw = record.get("raw") or {}
+    body = read_blob(blobs.get_container_client(RAW_CONTAINER), str(raw.get("path")))
+    if hashlib.sha256(body).hexdigest() != raw.get("sha256"):
+        raise RecoveryError("raw body does not match the record's raw sha256")
+    event = _event_of(record, request.record_path, body)
+    index = next(
+        (i for i, m in enumerate(event.media) if m.media_id == request.media_id), None
+    )
+    if index is None:
+        raise RecoveryError("the record has no media item with this id")
+    event_json = event.to_dict()
+    # fetch_media needs ids and the media list only; message content stays out of history.
+    event_json["content"] = {}
+    event_json["fragment"] = {}
+    return {
+        "request": request.to_json(),
+        "record": {"path": request.record_path,
+                   "sha256": hashlib.sha256(record_bytes).hexdigest()},
+        "message_id": event.message_id,
+        "event": event_json,
+        "media_index": index,
+    }
+
+
+def _addendum(payload: dict[str, Any]) -> dict[str, Any]:
+    request = refetch_from_json(payload["request"])
+    media = payload["media"]
+    return {
+        "schema": RECOVERY_SCHEMA,
+        "record": payload["record"],
+        "message_id": payload["message_id"],
+        "media": {
+            "media_id": media["media_id"],
+            "state": media["state"],
+            "blob_path": media["blob_path"],
+            "sha256": media["sha256"],
+            "size": media["size"],
+            "mime_type": media.get("mime_type"),
+        },
+        "failure": {"kind": MEDIA_GAP_KIND, "row_key": request.failure_row},
+        "requested_by": request.requested_by,
+        "requested_at": request.requested_at,
+        "recovered_at": payload["recovered_at"],
+        # Same recovery, same fingerprint: a re-run activity writes a duplicate, not a conflict.
+        "fingerprint": hashlib.sha256(
+            f"{request.record_path}#{media['media_id']}#{media['sha256']}".encode()
+        ).hexdigest(),
+    }
+
+
+def store_media_recovery(payload: dict[str, Any]) -> dict[str, Any]:
+    """Write the addendum (create-only), then close the failure row. Returns the paths."""
+    request = refetch_from_json(payload["request"])
+    addendum = _addendum(payload)
+    data = json.dumps(addendum, sort_keys=True, ensure_ascii=False,
+                      separators=(",", ":")).encode("utf-8")
+    name = addendum_blob_name(request.record_path, request.media_id)
+    records = blob_service().get_container_client(RECORDS_CONTAINER)
+    outcome = write_record(records, name, data, str(addendum["fingerprint"]))
+    recovered_at = from_iso(str(payload["recovered_at"]))
+    table_service().get_table_client(TABLE_FAILURES).update_entity(
+        {
+            "PartitionKey": MEDIA_GAP_KIND,
+            "RowKey": request.failure_row,
+            "resolved": True,
+            "resolved_at": payload["recovered_at"],
+            "resolved_day": day_key(recovered_at) if recovered_at else None,
+            "resolution_path": outcome.path,
+            "media_blob_path": addendum["media"]["blob_path"],
+        },
+        mode=UpdateMode.MERGE,
+    )
+    log.info("media recovered addendum=%s state=%s", outcome.path, outcome.state)
+    return {"state": outcome.state, "path": outcome.path,
+            "media_blob_path": addendum["media"]["blob_path"]}
