@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -27,6 +28,15 @@ from azure.storage.blob import BlobBlock, ContainerClient, ContentSettings
 
 CHUNK_BYTES = 4 * 1024 * 1024
 HTTP_TIMEOUT_SECONDS = 30
+# type/subtype with optional parameters ("audio/ogg; codecs=opus"). Anything else
+# (CR/LF, quotes, garbage) from the provider is not fit for a blob header.
+_MIME = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*"
+    r"(?:\s*;\s*[A-Za-z0-9!#$&^_.+-]+=[A-Za-z0-9!#$&^_.+-]+)*"
+)
+# Media is evidence, never a page: a browser opening a blob URL downloads it
+# instead of rendering provider-supplied HTML or SVG in the storage origin.
+CONTENT_DISPOSITION = "attachment"
 
 
 class MediaFetchError(RuntimeError):
@@ -90,6 +100,14 @@ def resolve(graph_url: str, media_id: str, token: str) -> MediaInfo:
     )
 
 
+def clean_mime(value: str | None) -> str | None:
+    """The provider's mime type if it is a well-formed media type, else None."""
+    if value is None:
+        return None
+    value = value.strip()
+    return value if len(value) <= 200 and _MIME.fullmatch(value) else None
+
+
 def sha256_matches(expected: str, digest: bytes) -> bool:
     """Meta documents a sha256 without saying hex or base64; both spellings occur."""
     expected = expected.strip()
@@ -131,21 +149,31 @@ def stream_to_blob(
     blob = container.get_blob_client(blob_path)
     hasher = hashlib.sha256()
     blocks: list[BlobBlock] = []
+    single: bytes | None = None
     size = 0
     try:
         with _open(info.url, token) as response:
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
                 raise MediaFetchError(f"media is {declared} bytes, over the {max_bytes} cap")
-            while chunk := response.read(CHUNK_BYTES):
-                size += len(chunk)
+            # One chunk of look-ahead: media that fits in a single chunk (most
+            # WhatsApp images and voice notes) is stored with one Put Blob instead
+            # of Put Block + Put Block List, a write transaction saved per item.
+            pending = response.read(CHUNK_BYTES)
+            while pending:
+                size += len(pending)
                 # Counted while streaming: Content-Length may be absent or wrong.
                 if size > max_bytes:
                     raise MediaFetchError(f"media exceeds the {max_bytes} byte cap")
-                hasher.update(chunk)
+                hasher.update(pending)
+                following = response.read(CHUNK_BYTES)
+                if not following and not blocks:
+                    single = pending
+                    break
                 block_id = _block_id(len(blocks))
-                blob.stage_block(block_id, chunk)
+                blob.stage_block(block_id, pending)
                 blocks.append(BlobBlock(block_id=block_id))
+                pending = following
     except MediaFetchError as exc:
         raise MediaFetchError(f"media download failed: {exc}") from None
     except (TimeoutError, OSError) as exc:
@@ -153,13 +181,22 @@ def stream_to_blob(
     digest = hasher.digest()
     if info.sha256 and not sha256_matches(info.sha256, digest):
         raise MediaFetchError("sha256 mismatch between provider and downloaded bytes")
+    settings = ContentSettings(
+        content_type=content_type, content_disposition=CONTENT_DISPOSITION
+    )
+    metadata = {"sha256": digest.hex()}
     try:
-        blob.commit_block_list(
-            blocks,
-            content_settings=ContentSettings(content_type=content_type),
-            metadata={"sha256": digest.hex()},
-            match_condition=MatchConditions.IfMissing,  # If-None-Match: *
-        )
+        if single is not None or not blocks:
+            blob.upload_blob(
+                single or b"", overwrite=False, content_settings=settings, metadata=metadata
+            )  # overwrite=False sends If-None-Match: *
+        else:
+            blob.commit_block_list(
+                blocks,
+                content_settings=settings,
+                metadata=metadata,
+                match_condition=MatchConditions.IfMissing,  # If-None-Match: *
+            )
     except ResourceExistsError:
         # A parallel or earlier attempt won; its bytes are the same media id's bytes.
         existing = existing_media(container, blob_path)
@@ -182,7 +219,7 @@ def fetch_media(
 ) -> StoredMedia:
     """Resolve, download and store one media item; raise MediaFetchError for this attempt."""
     info = resolve(graph_url, media_id, token)
-    mime = info.mime_type or fallback_mime
+    mime = clean_mime(info.mime_type) or clean_mime(fallback_mime)
     blob_path = blob_name_for(mime)
     already = existing_media(container, blob_path)
     if already is not None:
