@@ -15,7 +15,7 @@ import azure.functions as func
 from archive.identity import event_instance_id
 from archive.outbound import OutboundError, parse_outbound
 from ingest.front_door import hand_off
-from ingest.responses import declared_length, error, json_response, log, too_large
+from ingest.responses import capped_body, error, json_response, log
 from storage import settings
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -31,13 +31,9 @@ def outbound_capture(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def _capture(req: func.HttpRequest) -> func.HttpResponse:
-    limit = settings.max_webhook_bytes()
-    declared = declared_length(req)
-    if declared is not None and declared > limit:
-        return too_large(limit)
-    body = req.get_body()
-    if len(body) > limit:
-        return too_large(limit)
+    body = capped_body(req, settings.max_webhook_bytes())
+    if isinstance(body, func.HttpResponse):
+        return body
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):

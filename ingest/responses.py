@@ -38,3 +38,18 @@ def too_large(limit: int) -> func.HttpResponse:
 def declared_length(req: func.HttpRequest) -> int | None:
     value = req.headers.get("Content-Length")
     return int(value) if value and value.strip().isdigit() else None
+
+
+def capped_body(req: func.HttpRequest, limit: int) -> bytes | func.HttpResponse:
+    """The request body, or a 413 when it (or its declared length) exceeds `limit`.
+
+    The declared length is checked first so an honest client's oversized body is
+    refused without being looked at; the actual length covers chunked or lying ones.
+    """
+    declared = declared_length(req)
+    if declared is not None and declared > limit:
+        return too_large(limit)
+    body = req.get_body()
+    if len(body) > limit:
+        return too_large(limit)
+    return body

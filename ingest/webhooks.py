@@ -16,7 +16,7 @@ import azure.functions as func
 from archive.meta.handshake import handshake_challenge
 from archive.signature import SIGNATURE_HEADER, verify_signature
 from ingest.front_door import hand_off
-from ingest.responses import declared_length, error, json_response, log, too_large
+from ingest.responses import capped_body, error, json_response, log
 from storage import settings
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -46,13 +46,9 @@ def _handshake(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def _receive(req: func.HttpRequest) -> func.HttpResponse:
-    limit = settings.max_webhook_bytes()
-    declared = declared_length(req)
-    if declared is not None and declared > limit:
-        return too_large(limit)
-    body = req.get_body()
-    if len(body) > limit:
-        return too_large(limit)
+    body = capped_body(req, settings.max_webhook_bytes())
+    if isinstance(body, func.HttpResponse):
+        return body
     if not verify_signature(body, req.headers.get(SIGNATURE_HEADER), settings.app_secrets()):
         log.warning(
             "webhook signature rejected sha256=%s size=%d",
