@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,11 +24,26 @@ T = TypeVar("T")
 
 
 class DevHostProcess:
-    def __init__(self, conn: str, graph_url: str, log_path: Path) -> None:
+    def __init__(
+        self,
+        conn: str,
+        graph_url: str,
+        log_path: Path,
+        *,
+        host_json: Path | None = None,
+        launcher: Sequence[str] | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.conn = conn
         self.graph_url = graph_url
         self.log_path = log_path
         self.url = ""
+        self.host_json = host_json
+        # `python -m devhost` unless a test wraps it; ports stay fixed across restarts.
+        self.launcher = list(launcher or [sys.executable, "-m", "devhost"])
+        self.extra_env = dict(extra_env or {})
+        self.port = free_port()
+        self.rpc_port = free_port()
         self._proc: subprocess.Popen[str] | None = None
 
     def start(self) -> DevHostProcess:
@@ -35,10 +51,14 @@ class DevHostProcess:
         env.update(settings_for(self.conn, self.graph_url))
         env["DEVHOST_FUNCTION_KEY"] = FUNCTION_KEY
         env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.extra_env)
+        args = [*self.launcher, "--app", str(REPO_ROOT / "function_app.py"),
+                "--port", str(self.port), "--rpc-port", str(self.rpc_port)]
+        if self.host_json is not None:
+            args += ["--host-json", str(self.host_json)]
         log = self.log_path.open("a")
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "devhost", "--app", str(REPO_ROOT / "function_app.py"),
-             "--port", str(free_port()), "--rpc-port", str(free_port())],
+            args,
             cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
             start_new_session=True,
         )
@@ -59,6 +79,13 @@ class DevHostProcess:
             self.stop()
             raise RuntimeError(f"devhost did not start; see {self.log_path}: {lines[-5:]}")
         return self
+
+    def kill(self) -> None:
+        """SIGKILL, as a crashed host: no shutdown code runs."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None

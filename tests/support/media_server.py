@@ -5,7 +5,9 @@ GET /download/<media-id>  -> the bytes (bearer token required, like Meta's CDN)
 
 Per media id the test chooses the behaviour: serve normally, fail the first N
 lookups (expired URL), always 404, announce a wrong sha256, or omit
-Content-Length (chunked) so the size cap must be enforced while streaming.
+Content-Length (chunked) so the size cap must be enforced while streaming, or
+script the first lookups (`script=(500, 404, "stall")`: an HTTP status each, or a
+stall longer than the fetcher's socket timeout) before serving normally.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 TOKEN = "test-access-token"
 
@@ -29,6 +32,7 @@ class MediaItem:
     always_404: bool = False
     announce_sha256: str | None = None  # override the sha256 the lookup reports
     chunked: bool = False  # no Content-Length on the download
+    script: tuple[int | str, ...] = ()  # answers to the first lookups: a status or "stall"
     lookups: int = 0
     downloads: int = 0
 
@@ -41,6 +45,8 @@ class MediaServer:
     def __init__(self) -> None:
         self.items: dict[str, MediaItem] = {}
         self.unauthorized = 0
+        # Longer than storage.media.HTTP_TIMEOUT_SECONDS (30), so the fetcher times out.
+        self.stall_seconds = 31.0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -93,17 +99,27 @@ class MediaServer:
             self._send(h, 404, b'{"error":"not found"}', "application/json")
             return
         item.lookups += 1
+        if item.lookups <= len(item.script):
+            self._scripted(h, item.script[item.lookups - 1])
+            return
         if item.always_404 or item.lookups <= item.fail_first:
             self._send(h, 404, b'{"error":"expired"}', "application/json")
             return
         doc = {
-            "url": f"{self.base_url}/download/{media_id}",
+            "url": f"{self.base_url}/download/{quote(media_id, safe='')}",
             "mime_type": item.mime_type,
             "sha256": item.announce_sha256 or item.sha256,
             "file_size": len(item.data),
             "id": media_id,
         }
         self._send(h, 200, json.dumps(doc).encode(), "application/json")
+
+    def _scripted(self, h: BaseHTTPRequestHandler, answer: int | str) -> None:
+        if answer == "stall":
+            time.sleep(self.stall_seconds)
+            h.close_connection = True
+            return  # the client gave up long ago; answer nothing
+        self._send(h, int(answer), b'{"error":"scripted"}', "application/json")
 
     def _download(self, h: BaseHTTPRequestHandler, media_id: str) -> None:
         item = self.items.get(media_id)
