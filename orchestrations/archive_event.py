@@ -27,6 +27,11 @@ STORE_RECORD = "store_record"
 FETCH_MEDIA = "fetch_media"
 DEFAULT_FIRST_RETRY_MS = 2000
 DEFAULT_MEDIA_ATTEMPTS = 4
+# store_record is idempotent (create-only record, same fingerprint = duplicate, index
+# upserts), so a transient storage failure is retried rather than failing the
+# orchestration. The Python SDK's RetryOptions has no backoff coefficient (the
+# interval is fixed), so 6 retries 5 s apart ride out an outage of about 30 s.
+STORE_RETRY = {"first_retry_ms": 5000, "max_attempts": 7}
 _MAX_REASON_CHARS = 300
 
 bp = df.Blueprint()
@@ -83,7 +88,9 @@ def archive_event_steps(context: Any) -> Generator[Any, Any, dict[str, Any]]:
     }
     if data.get("event_ref"):
         record_input["event_ref"] = data["event_ref"]
-    stored = yield context.call_activity(STORE_RECORD, record_input)
+    stored = yield context.call_activity_with_retry(
+        STORE_RECORD, media_retry(STORE_RETRY), record_input
+    )
     return {"record": stored, "media": [m["state"] for m in outcomes]}
 
 

@@ -9,6 +9,9 @@ from write order:
   3. on start, unfinished instances reload history + inbox, drop inbox rows already in
      history, and re-arm every TaskScheduled without a completion and every unfired timer.
 So a recorded completion never runs again, and an unrecorded one runs again (at least once).
+A storage failure never strands an instance: a failed inbox write is retried with
+backoff, and a failed episode reloads the instance from storage as a restart would
+(re-arming only work that is not already running in this process).
 """
 
 from __future__ import annotations
@@ -45,6 +48,10 @@ from devhost.durable.store import (
 from devhost.invoke import call_user_function
 
 log = logging.getLogger("devhost.durable")
+
+# Backoff while storage is unreachable (e.g. an emulator restart or a network blip).
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 10.0
 
 
 class UnknownOrchestrator(LookupError):
@@ -85,6 +92,8 @@ class DurableRuntime:
         self._drivers: dict[str, asyncio.Task[None]] = {}
         self._dirty: set[str] = set()
         self._work: set[asyncio.Task[None]] = set()
+        # (instance, execution, "task"|"timer", event id) of activities and timers running here.
+        self._inflight: set[tuple[str, str, str, int]] = set()
         self._running = False
 
     # Lifecycle
@@ -235,9 +244,41 @@ class DurableRuntime:
                     return
         except asyncio.CancelledError:
             raise
-        except Exception:
-            # Left as it is in storage; the next start (or wake) replays it.
-            log.exception("durable episode failed for instance %s", instance_id)
+        except Exception as exc:
+            # Memory may now disagree with storage (e.g. history written, instance row
+            # not): rebuild from storage, which is what a restart would do.
+            log.warning(
+                "durable episode failed for instance %s (%s); reloading it from storage",
+                instance_id,
+                type(exc).__name__,
+            )
+            self._spawn(self._recover(instance_id))
+
+    async def _recover(self, instance_id: str) -> None:
+        delay = RETRY_FIRST_SECONDS
+        while self._running:
+            await asyncio.sleep(delay)
+            try:
+                async with self._lock(instance_id):
+                    instance = await self.store.get_instance(instance_id)
+                    live = None
+                    if instance is not None and instance.status in ACTIVE:
+                        live = await self._load(instance)
+                    else:
+                        self._live.pop(instance_id, None)
+            except Exception as exc:
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+                log.warning(
+                    "reloading instance %s failed (%s); retrying in %.1fs",
+                    instance_id,
+                    type(exc).__name__,
+                    delay,
+                )
+                continue
+            if live is not None:
+                self._arm_outstanding(live)
+                self._wake(instance_id)
+            return
 
     async def _load(self, instance: Instance) -> Live | None:
         """Read an unfinished instance back, finishing what a crash cut short."""
@@ -263,11 +304,12 @@ class DurableRuntime:
             return False
         instance = live.instance
         seen = {h.completion_key(r.event) for r in live.history} - {None}
-        current = [
-            i
-            for i in live.inbox
-            if i.execution_id == instance.execution_id and h.completion_key(i.event) not in seen
-        ]
+        current: list[InboxItem] = []
+        for item in live.inbox:
+            key = h.completion_key(item.event)
+            if item.execution_id == instance.execution_id and key not in seen:
+                seen.add(key)  # a completion recorded twice is replayed once
+                current.append(item)
         dropped = [i for i in live.inbox if i not in current]
         if live.history:
             chosen = choose_events([i.event for i in current], scheduling_rows(live.history))
@@ -347,6 +389,10 @@ class DurableRuntime:
         iid, eid = live.instance.instance_id, live.instance.execution_id
         for row in live.history:
             kind, event_id = type_of(row.event), int(row.event["EventId"])
+            if (iid, eid, "task" if kind is EventType.TaskScheduled else "timer", event_id) in (
+                self._inflight
+            ):
+                continue  # still running in this process: its result is on the way
             if kind is EventType.TaskScheduled and ("task", event_id) not in done:
                 self._spawn(self._run_activity(iid, eid, row.event))
             elif (
@@ -363,14 +409,45 @@ class DurableRuntime:
         return live
 
     async def _record(self, instance_id: str, execution_id: str, event: Event) -> None:
-        live = self._still_current(instance_id, execution_id)
-        if live is None:
+        """Write a completion to the inbox (retrying while storage is down), then wake."""
+        if self._still_current(instance_id, execution_id) is None:
             return
-        item = await self.store.add_inbox(instance_id, execution_id, event)
-        live.inbox.append(item)
+        row_key = self.store.new_inbox_key()
+        delay = RETRY_FIRST_SECONDS
+        while True:
+            try:
+                item = await self.store.add_inbox(instance_id, execution_id, event, row_key)
+                break
+            except Exception as exc:
+                if not self._running:
+                    return  # the next start re-runs it: it was never recorded
+                log.warning(
+                    "recording a result for instance %s failed (%s); retrying in %.1fs",
+                    instance_id,
+                    type(exc).__name__,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+        # Under the lock: a concurrent reload may have replaced the in-memory state
+        # (and may already have read this row back from storage).
+        async with self._lock(instance_id):
+            live = self._still_current(instance_id, execution_id)
+            if live is None:
+                return
+            if all(i.row_key != item.row_key for i in live.inbox):
+                live.inbox.append(item)
         self._wake(instance_id)
 
     async def _run_activity(self, instance_id: str, execution_id: str, scheduled: Event) -> None:
+        key = (instance_id, execution_id, "task", int(scheduled["EventId"]))
+        self._inflight.add(key)
+        try:
+            await self._activity(instance_id, execution_id, scheduled)
+        finally:
+            self._inflight.discard(key)
+
+    async def _activity(self, instance_id: str, execution_id: str, scheduled: Event) -> None:
         async with self._activity_slots:
             if self._still_current(instance_id, execution_id) is None:
                 return
@@ -392,7 +469,12 @@ class DurableRuntime:
             await self._record(instance_id, execution_id, done)
 
     async def _run_timer(self, instance_id: str, execution_id: str, created: Event) -> None:
-        delay = (h.parse_iso(str(created["FireAt"])) - h.utc_now()).total_seconds()
-        await asyncio.sleep(max(0.0, delay))
-        fired = h.timer_fired(int(created["EventId"]), str(created["FireAt"]))
-        await self._record(instance_id, execution_id, fired)
+        key = (instance_id, execution_id, "timer", int(created["EventId"]))
+        self._inflight.add(key)
+        try:
+            delay = (h.parse_iso(str(created["FireAt"])) - h.utc_now()).total_seconds()
+            await asyncio.sleep(max(0.0, delay))
+            fired = h.timer_fired(int(created["EventId"]), str(created["FireAt"]))
+            await self._record(instance_id, execution_id, fired)
+        finally:
+            self._inflight.discard(key)

@@ -229,9 +229,18 @@ class TaskHubStore:
 
     # Inbox
 
-    async def add_inbox(self, instance_id: str, execution_id: str, event: Event) -> InboxItem:
-        row_key = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
-        await self.inbox.create_entity(
+    @staticmethod
+    def new_inbox_key() -> str:
+        """Time-ordered, so completions replay in arrival order."""
+        return f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+
+    async def add_inbox(
+        self, instance_id: str, execution_id: str, event: Event, row_key: str | None = None
+    ) -> InboxItem:
+        # Upsert under a key chosen by the caller: a retry after an ambiguous failure
+        # (written, but the answer was lost) cannot create a second copy.
+        row_key = row_key or self.new_inbox_key()
+        await self.inbox.upsert_entity(
             {
                 "PartitionKey": instance_id,
                 "RowKey": row_key,
