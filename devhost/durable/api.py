@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from azure.core.exceptions import AzureError
 
 from devhost.durable import history as h
 from devhost.durable.runtime import DurableRuntime, UnknownOrchestrator
@@ -197,20 +199,37 @@ def add_routes(runtime: DurableRuntime, app: web.Application, prefix: str) -> No
     async def unsupported(request: web.Request) -> web.Response:
         return _json(501, {"Message": f"{request.path} is not supported by devhost"})
 
+    guard = _storage_guard
     routes = [
-        web.post(prefix + "orchestrators/{functionName}", start),
-        web.post(prefix + "orchestrators/{functionName}/{instanceId}", start),
-        web.get(prefix + "instances", query),
-        web.get(prefix + "instances/", query),
-        web.delete(prefix + "instances", purge_many),
-        web.delete(prefix + "instances/", purge_many),
-        web.get(prefix + "instances/{instanceId}", status),
-        web.delete(prefix + "instances/{instanceId}", purge_one),
-        web.post(prefix + "instances/{instanceId}/terminate", terminate),
+        web.post(prefix + "orchestrators/{functionName}", guard(start)),
+        web.post(prefix + "orchestrators/{functionName}/{instanceId}", guard(start)),
+        web.get(prefix + "instances", guard(query)),
+        web.get(prefix + "instances/", guard(query)),
+        web.delete(prefix + "instances", guard(purge_many)),
+        web.delete(prefix + "instances/", guard(purge_many)),
+        web.get(prefix + "instances/{instanceId}", guard(status)),
+        web.delete(prefix + "instances/{instanceId}", guard(purge_one)),
+        web.post(prefix + "instances/{instanceId}/terminate", guard(terminate)),
         web.post(prefix + "instances/{instanceId}/{operation}", unsupported),
         web.post(prefix + "instances/{instanceId}/raiseEvent/{eventName}", unsupported),
     ]
     app.router.add_routes(routes)
+
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _storage_guard(handler: Handler) -> Handler:
+    """Task hub storage unreachable: a JSON 503 the caller can retry, not a bare 500."""
+
+    async def guarded(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except AzureError as exc:
+            message = f"task hub storage is unavailable ({type(exc).__name__}); retry later"
+            return _json(503, {"Message": message, "ExceptionMessage": message})
+
+    return guarded
 
 
 def _encode_token(last_id: str) -> str:

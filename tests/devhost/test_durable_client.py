@@ -147,3 +147,19 @@ async def test_purge_one_and_by_filter(azurite_conn, unique_name):
         )
         assert result.instances_deleted == 1
         assert await h.client.get_status_all() == []
+
+
+async def test_storage_outage_answers_a_retryable_json_503(fresh_azurite, unique_name):
+    async with serve(fresh_azurite.connection_string, unique_name) as h:
+        instance_id = await h.client.start_new("chain", None, 1)
+        await wait_until(h.client, instance_id)
+        fresh_azurite.stop()
+        try:
+            url = f"{h.runtime.rpc_base_url}instances/{instance_id}"
+            async with aiohttp.ClientSession() as http, http.get(url) as response:
+                body = await response.json()
+            assert response.status == 503
+            assert "storage is unavailable" in body["Message"]
+        finally:
+            fresh_azurite.start()
+        assert (await h.client.get_status(instance_id)).runtime_status == Status.Completed
