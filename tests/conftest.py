@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from devhost.azurite import Azurite
+from tests.support.media_server import MediaServer
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +43,13 @@ def fresh_azurite(tmp_path: Path) -> Iterator[Azurite]:
         yield emulator
     finally:
         emulator.stop()
+
+
+@pytest.fixture
+def media_server() -> Iterator[MediaServer]:
+    """A local stand-in for the Graph API media endpoints (loopback, free port)."""
+    server = MediaServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

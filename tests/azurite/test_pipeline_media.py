@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -23,19 +22,10 @@ pytestmark = pytest.mark.azurite
 
 
 @pytest.fixture
-def server() -> Iterator[MediaServer]:
-    media = MediaServer().start()
-    try:
-        yield media
-    finally:
-        media.stop()
-
-
-@pytest.fixture
 def media(
-    monkeypatch: pytest.MonkeyPatch, azurite_conn: str, server: MediaServer
+    monkeypatch: pytest.MonkeyPatch, azurite_conn: str, media_server: MediaServer
 ) -> BlobServiceClient:
-    use_archive(monkeypatch, azurite_conn, graph_url=server.base_url)
+    use_archive(monkeypatch, azurite_conn, graph_url=media_server.base_url)
     return BlobServiceClient.from_connection_string(azurite_conn)
 
 
@@ -56,11 +46,11 @@ def fetch(event: CanonicalEvent) -> dict[str, object]:
 
 
 def test_media_streams_to_blob_with_matching_sha256(
-    media: BlobServiceClient, server: MediaServer
+    media: BlobServiceClient, media_server: MediaServer
 ) -> None:
     data = os.urandom(5 * 1024 * 1024 + 123)  # more than one 4 MiB block
     media_id = f"m/{uuid.uuid4().hex}+="
-    item = server.add(media_id, MediaItem(data=data))
+    item = media_server.add(media_id, MediaItem(data=data))
     event = image_event(media_id, provider_sha256=item.sha256)
 
     outcome = fetch(event)
@@ -80,10 +70,10 @@ def test_media_streams_to_blob_with_matching_sha256(
 
 
 def test_every_attempt_resolves_the_url_again(
-    media: BlobServiceClient, server: MediaServer
+    media: BlobServiceClient, media_server: MediaServer
 ) -> None:
     media_id = f"m-{uuid.uuid4().hex}"
-    item = server.add(media_id, MediaItem(data=b"jpeg-bytes", fail_first=1))
+    item = media_server.add(media_id, MediaItem(data=b"jpeg-bytes", fail_first=1))
     event = image_event(media_id)
     with pytest.raises(MediaFetchError, match="HTTP 404"):
         fetch(event)
@@ -94,29 +84,33 @@ def test_every_attempt_resolves_the_url_again(
 @pytest.mark.parametrize("declared_by", ["lookup", "content-length", "nothing"])
 def test_size_cap_refuses_large_media(
     media: BlobServiceClient,
-    server: MediaServer,
+    media_server: MediaServer,
     monkeypatch: pytest.MonkeyPatch,
     declared_by: str,
 ) -> None:
     monkeypatch.setenv(SETTING_MAX_MEDIA_BYTES, "100000")
     media_id = f"m-{uuid.uuid4().hex}"
-    server.add(media_id, MediaItem(data=os.urandom(300_000), chunked=declared_by == "nothing"))
+    media_server.add(
+        media_id, MediaItem(data=os.urandom(300_000), chunked=declared_by == "nothing")
+    )
     event = image_event(media_id)
     with pytest.raises(MediaFetchError, match="cap"):
         if declared_by == "lookup":
             fetch(event)
         else:
             # The lookup's file_size is ignored here, so the download itself must be checked.
-            _fetch_without_declared_size(event, server, media_id)
+            _fetch_without_declared_size(event, media_server, media_id)
     path = media_blob_name(event, event.media[0], "image/jpeg")
     assert not media.get_container_client(MEDIA_CONTAINER).get_blob_client(path).exists()
 
 
-def _fetch_without_declared_size(event: CanonicalEvent, server: MediaServer, media_id: str) -> None:
+def _fetch_without_declared_size(
+    event: CanonicalEvent, media_server: MediaServer, media_id: str
+) -> None:
     from storage import media as media_module
     from storage.clients import blob_service
 
-    info = media_module.resolve(server.base_url, media_id, "test-access-token")
+    info = media_module.resolve(media_server.base_url, media_id, "test-access-token")
     info = media_module.MediaInfo(info.url, info.mime_type, None, None)
     media_module.stream_to_blob(
         blob_service().get_container_client(MEDIA_CONTAINER),
@@ -128,9 +122,11 @@ def _fetch_without_declared_size(event: CanonicalEvent, server: MediaServer, med
     )
 
 
-def test_sha256_mismatch_fails_the_attempt(media: BlobServiceClient, server: MediaServer) -> None:
+def test_sha256_mismatch_fails_the_attempt(
+    media: BlobServiceClient, media_server: MediaServer
+) -> None:
     media_id = f"m-{uuid.uuid4().hex}"
-    server.add(media_id, MediaItem(data=b"real bytes", announce_sha256="0" * 64))
+    media_server.add(media_id, MediaItem(data=b"real bytes", announce_sha256="0" * 64))
     event = image_event(media_id)
     with pytest.raises(MediaFetchError, match="sha256 mismatch"):
         fetch(event)
@@ -138,7 +134,9 @@ def test_sha256_mismatch_fails_the_attempt(media: BlobServiceClient, server: Med
     assert not media.get_container_client(MEDIA_CONTAINER).get_blob_client(path).exists()
 
 
-def test_unknown_media_id_fails_with_status(media: BlobServiceClient, server: MediaServer) -> None:
+def test_unknown_media_id_fails_with_status(
+    media: BlobServiceClient, media_server: MediaServer
+) -> None:
     with pytest.raises(MediaFetchError, match="404"):
         fetch(image_event(f"missing-{uuid.uuid4().hex}"))
-    assert server.unauthorized == 0
+    assert media_server.unauthorized == 0

@@ -47,15 +47,6 @@ CUSTOMER = "15557654321"
 
 
 @pytest.fixture
-def media_server() -> Iterator[MediaServer]:
-    server = MediaServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def devhost(
     fresh_azurite: Azurite, media_server: MediaServer, tmp_path: Path
 ) -> Iterator[DevHostProcess]:

@@ -29,15 +29,6 @@ T0 = 1764158400  # 2025-11-26T12:00:00Z
 
 
 @pytest.fixture
-def media_server() -> Iterator[MediaServer]:
-    server = MediaServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def devhost(
     fresh_azurite: Azurite, media_server: MediaServer, tmp_path: Path
 ) -> Iterator[DevHostProcess]:

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.hostile.flow import take_envelopes
 from tests.support.media_server import MediaServer
 from tests.support.pipeline_env import use_archive
-
-
-@pytest.fixture
-def media_server() -> Iterator[MediaServer]:
-    server = MediaServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
