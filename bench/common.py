@@ -12,8 +12,6 @@ import asyncio
 import contextlib
 import os
 import platform
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -23,10 +21,10 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from devhost.azurite import REPO_ROOT, Azurite, free_port
+from devhost.azurite import REPO_ROOT, Azurite
 from storage.provision import ensure_archive_resources
+from tests.e2e.pipeline_harness import DevHostProcess
 from tests.support import webhooks
-from tests.support.pipeline_env import settings_for
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 WEBHOOK_PATH = "/api/webhooks/meta"
@@ -71,32 +69,15 @@ def devhost_on(
     **env: str,
 ) -> Iterator[str]:
     """`python -m devhost --app <app>` with the pipeline's settings for `conn`; yields its URL."""
-    settings = {**os.environ, **settings_for(conn, graph_url), "PYTHONUNBUFFERED": "1", **env}
-    log = (folder / "devhost.log").open("a")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "--app", app, "--host-json",
-         str(REPO_ROOT / "host.json"), "--port", str(free_port()), "--rpc-port", str(free_port())],
-        cwd=REPO_ROOT, env=settings, stdout=subprocess.PIPE, stderr=log, text=True,
-    )
-    log.close()
+    host = DevHostProcess(
+        conn, graph_url, folder / "devhost.log",
+        host_json=REPO_ROOT / "host.json", extra_env=env, app=Path(app),
+    ).start()
     try:
-        assert process.stdout is not None
-        url = ""
-        for line in process.stdout:  # devhost prints exactly one line, when it is ready
-            if line.startswith("devhost ready "):
-                url = line.split(" ", 2)[2].strip()
-                break
-        if not url:
-            raise SystemExit(f"devhost did not start; see {folder / 'devhost.log'}")
-        require_loopback(url)
-        yield url
+        require_loopback(host.url)
+        yield host.url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        host.stop()
 
 
 def text_body(run: str, index: int, t0: int = T0) -> bytes:

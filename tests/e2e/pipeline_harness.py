@@ -33,6 +33,7 @@ class DevHostProcess:
         host_json: Path | None = None,
         launcher: Sequence[str] | None = None,
         extra_env: dict[str, str] | None = None,
+        app: Path = REPO_ROOT / "function_app.py",
     ) -> None:
         self.conn = conn
         self.graph_url = graph_url
@@ -42,6 +43,7 @@ class DevHostProcess:
         # `python -m devhost` unless a test wraps it; ports stay fixed across restarts.
         self.launcher = list(launcher or [sys.executable, "-m", "devhost"])
         self.extra_env = dict(extra_env or {})
+        self.app = app
         self.port = free_port()
         self.rpc_port = free_port()
         self._proc: subprocess.Popen[str] | None = None
@@ -52,7 +54,7 @@ class DevHostProcess:
         env["DEVHOST_FUNCTION_KEY"] = FUNCTION_KEY
         env["PYTHONUNBUFFERED"] = "1"
         env.update(self.extra_env)
-        args = [*self.launcher, "--app", str(REPO_ROOT / "function_app.py"),
+        args = [*self.launcher, "--app", str(self.app),
                 "--port", str(self.port), "--rpc-port", str(self.rpc_port)]
         if self.host_json is not None:
             args += ["--host-json", str(self.host_json)]
