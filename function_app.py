@@ -3,7 +3,7 @@
 import azure.durable_functions as df
 import azure.functions as func
 
-from ingest import health, outbound, webhooks, worker
+from ingest import health, housekeeping, outbound, webhooks, worker
 from orchestrations import archive_event, refetch_media
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -11,5 +11,6 @@ app.register_functions(webhooks.bp)
 app.register_functions(outbound.bp)
 app.register_functions(health.bp)
 app.register_functions(worker.bp)
+app.register_functions(housekeeping.bp)
 app.register_functions(archive_event.bp)
 app.register_functions(refetch_media.bp)

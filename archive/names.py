@@ -6,7 +6,18 @@ RAW_CONTAINER = "raw"
 RECORDS_CONTAINER = "records"
 MEDIA_CONTAINER = "media"
 AUDIT_CONTAINER = "audit"
-CONTAINERS = (RAW_CONTAINER, RECORDS_CONTAINER, MEDIA_CONTAINER, AUDIT_CONTAINER)
+# Bodies that failed re-verification in the worker: kept (create-only), never parsed.
+QUARANTINE_CONTAINER = "quarantine"
+# Poison queue messages drained so that they never age out of the queue.
+DEADLETTER_CONTAINER = "deadletter"
+CONTAINERS = (
+    RAW_CONTAINER,
+    RECORDS_CONTAINER,
+    MEDIA_CONTAINER,
+    AUDIT_CONTAINER,
+    QUARANTINE_CONTAINER,
+    DEADLETTER_CONTAINER,
+)
 
 INGEST_QUEUE = "ingest"
 INGEST_POISON_QUEUE = f"{INGEST_QUEUE}-poison"
@@ -40,5 +51,14 @@ SETTING_GRAPH_URL = "WHATSAPP_GRAPH_URL"
 SETTING_RETENTION_DAYS = "ARCHIVE_RETENTION_DAYS"
 SETTING_MAX_WEBHOOK_BYTES = "MAX_WEBHOOK_BYTES"
 SETTING_MAX_MEDIA_BYTES = "MAX_MEDIA_BYTES"
+# Comma-separated hosts media may be fetched from (https only); a default covers Meta.
+SETTING_MEDIA_HOST_ALLOWLIST = "MEDIA_HOST_ALLOWLIST"
+# Key only the app can read (Key Vault secret): MACs bodies that carry no provider
+# signature (outbound captures), so custody can be re-checked later.
+SETTING_CUSTODY_MAC_KEY = "CUSTODY_MAC_KEY"
+# Comma-separated business phone-number ids (or numbers) outbound captures may come from.
+SETTING_OUTBOUND_SENDERS = "OUTBOUND_SENDER_IDS"
+# NCRONTAB of the timer that drains ingest-poison into `deadletter` (Bicep: every 5 min).
+SETTING_POISON_DRAIN_SCHEDULE = "POISON_DRAIN_SCHEDULE"
 # Versionless Key Vault key id the daily manifests are signed with (Bicep sets it).
 SETTING_MANIFEST_KEY_ID = "MANIFEST_SIGNING_KEY_ID"

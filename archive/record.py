@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from archive.canonical import canonical_json
+from archive.custody import Custody
 from archive.events import CanonicalEvent
 from archive.identity import event_fingerprint
 from archive.timestamps import iso_utc, require_aware
@@ -64,8 +65,14 @@ def build_record(
     raw: RawRef,
     received_at: datetime,
     media: Sequence[MediaOutcome] = (),
+    custody: Custody | None = None,
 ) -> dict[str, Any]:
-    """The canonical record of DESIGN.md for ``event``."""
+    """The canonical record of DESIGN.md for ``event``.
+
+    ``custody`` (record@1 addition) says how the raw body was authenticated and when;
+    the pipeline always passes it. It is outside the fingerprint, which covers only
+    provider-derived fields.
+    """
     return {
         "schema": RECORD_SCHEMA,
         "event": event.event,
@@ -86,6 +93,7 @@ def build_record(
         "status": event.status.to_dict() if event.status else None,
         "media": _media_entries(event, media),
         "raw": {"path": raw.path, "sha256": raw.sha256},
+        "custody": custody.to_record() if custody else None,
         "fragment": event.fragment,
         "fingerprint": event_fingerprint(event),
     }

@@ -43,7 +43,8 @@ from bench.common import (
     text_body,
     wait_until,
 )
-from storage.envelope import encode, new_envelope
+from storage.envelope import encode
+from tests.support.envelopes import meta_envelope
 from tests.support.media_server import MediaItem, MediaServer
 
 DAY = 86400
@@ -89,7 +90,7 @@ async def raw_floor(conn: str, count: int, concurrency: int, record_bytes: int) 
     container = ContainerClient.from_connection_string(conn, "raw" + suffix)
     table = TableClient.from_connection_string(conn, "raw" + suffix)
     now = datetime.now(UTC)
-    messages = [encode(new_envelope("meta", text_body(suffix, i), now), inline=True)
+    messages = [encode(meta_envelope(text_body(suffix, i), now), inline=True)
                 for i in range(count)]
     record = b"{" + b" " * (record_bytes - 2) + b"}"
     async with queue, container, table:

@@ -33,7 +33,8 @@ from bench.common import (
     run_concurrently,
     text_body,
 )
-from storage.envelope import encode, new_envelope
+from storage.envelope import encode
+from tests.support.envelopes import meta_envelope
 
 # A module name, not a path: devhost would put bench/ on sys.path, where ingest.py
 # (this file) would shadow the `ingest` package.
@@ -64,7 +65,7 @@ async def measure(conn: str, url: str, count: int, concurrency: int) -> tuple[Ti
     warm = [text_body(run + "w", i) for i in range(min(50, count))]
     bodies = [text_body(run, i) for i in range(count)]
     now = datetime.now(UTC)
-    envelopes = [encode(new_envelope("meta", b, now), inline=True) for b in bodies]
+    envelopes = [encode(meta_envelope(b, now), inline=True) for b in bodies]
     await post_webhooks(url, warm, concurrency)
     await raw_puts(conn, envelopes[: len(warm)], concurrency)
     front = await post_webhooks(url, bodies, concurrency)

@@ -7,20 +7,31 @@ from datetime import UTC, datetime
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
+from archive.custody import METHOD_OF_SOURCE, Custody
 from archive.names import INGEST_QUEUE, RAW_CONTAINER
 from ingest.responses import log, storage_unavailable
 from storage.clients import Profile, blob_service, queue_client
 from storage.envelope import Envelope, Source, enqueue, new_envelope
 
 
-def hand_off(source: Source, body: bytes) -> tuple[Envelope, func.HttpResponse | None]:
-    """Enqueue `body`; returns (envelope, None) once durable, or an error response (503)."""
-    envelope = new_envelope(source, body, datetime.now(UTC))
+def hand_off(
+    source: Source, body: bytes, signature: str, key_id: str,
+    received_at: datetime | None = None,
+) -> tuple[Envelope, func.HttpResponse | None]:
+    """Enqueue `body` with its verified signature; (envelope, None) once durable, else a 503.
+
+    `received_at` is the time the caller validated against (one clock read), so the
+    worker's re-parse sees the very time the front door did.
+    """
+    received_at = received_at or datetime.now(UTC)
+    envelope = new_envelope(source, body, received_at, signature)
+    custody = Custody(METHOD_OF_SOURCE[source], signature, key_id, received_at)
     try:
         claim_checked = enqueue(
             envelope,
             queue_client(INGEST_QUEUE, Profile.FAST),
             blob_service(Profile.FAST).get_container_client(RAW_CONTAINER),
+            custody,
         )
     except AzureError as exc:
         log.warning(

@@ -9,13 +9,15 @@ statuses share the wamid, so the by-message index lists them together.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import azure.functions as func
 
+from archive.custody import key_id, outbound_mac
 from archive.identity import event_instance_id
 from archive.outbound import OutboundError, parse_outbound
 from ingest.front_door import hand_off
-from ingest.responses import capped_body, error, json_response, log
+from ingest.responses import capped_body, error, json_response, log, misconfigured
 from storage import settings
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -26,8 +28,7 @@ def outbound_capture(req: func.HttpRequest) -> func.HttpResponse:
     try:
         return _capture(req)
     except settings.SettingError as exc:
-        log.error("outbound capture misconfigured: %s", exc)
-        return error(500, str(exc))
+        return misconfigured("outbound capture", exc)
 
 
 def _capture(req: func.HttpRequest) -> func.HttpResponse:
@@ -38,11 +39,19 @@ def _capture(req: func.HttpRequest) -> func.HttpResponse:
         payload = json.loads(body)
     except (ValueError, RecursionError):
         return error(400, "body must be a JSON object")
+    keys = settings.custody_mac_keys()
+    received_at = datetime.now(UTC)
     try:
-        event = parse_outbound(payload)
+        event = parse_outbound(
+            payload, allowed_senders=settings.outbound_senders(), received_at=received_at
+        )
     except OutboundError as exc:
         return error(400, str(exc))
-    _, failure = hand_off("outbound", body)
+    # No provider signs an outbound capture: the front door's MAC (a key only the app
+    # reads) lets custody checks prove later that the stored body is what was accepted.
+    _, failure = hand_off(
+        "outbound", body, outbound_mac(body, keys[0]), key_id(keys[0]), received_at
+    )
     if failure is not None:
         return failure
     instance_id = event_instance_id(event)

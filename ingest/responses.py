@@ -26,6 +26,15 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> f
     return json_response(status, {"error": message}, headers)
 
 
+def misconfigured(route: str, exc: Exception) -> func.HttpResponse:
+    """A generic 500: the provider retries, and nothing about settings leaks to the caller.
+
+    The log line names the setting (SettingError messages name settings, never values).
+    """
+    log.error("%s misconfigured: %s", route, exc)
+    return error(500, "internal error")
+
+
 def storage_unavailable() -> func.HttpResponse:
     # 503 + Retry-After: Meta (and well-behaved firm systems) redeliver later.
     return error(503, "archive storage is unavailable; retry later", {"Retry-After": "30"})

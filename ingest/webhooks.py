@@ -13,10 +13,11 @@ import hashlib
 
 import azure.functions as func
 
+from archive.custody import METHOD_META, verifying_key_id
 from archive.meta.handshake import handshake_challenge
-from archive.signature import SIGNATURE_HEADER, verify_signature
+from archive.signature import SIGNATURE_HEADER
 from ingest.front_door import hand_off
-from ingest.responses import capped_body, error, json_response, log
+from ingest.responses import capped_body, error, json_response, log, misconfigured
 from storage import settings
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -33,8 +34,7 @@ def meta_webhook(req: func.HttpRequest) -> func.HttpResponse:
             return _handshake(req)
         return _receive(req)
     except settings.SettingError as exc:
-        log.error("webhook misconfigured: %s", exc)
-        return error(500, str(exc))
+        return misconfigured("webhook", exc)
 
 
 def _handshake(req: func.HttpRequest) -> func.HttpResponse:
@@ -42,21 +42,26 @@ def _handshake(req: func.HttpRequest) -> func.HttpResponse:
     if challenge is None:
         log.warning("webhook handshake refused")
         return error(403, "verification failed")
-    return func.HttpResponse(challenge, status_code=200, mimetype="text/plain")
+    return func.HttpResponse(
+        challenge, status_code=200, mimetype="text/plain",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
 
 
 def _receive(req: func.HttpRequest) -> func.HttpResponse:
     body = capped_body(req, settings.max_webhook_bytes())
     if isinstance(body, func.HttpResponse):
         return body
-    if not verify_signature(body, req.headers.get(SIGNATURE_HEADER), settings.app_secrets()):
+    signature = req.headers.get(SIGNATURE_HEADER)
+    key_id = verifying_key_id(METHOD_META, body, signature, settings.app_secrets())
+    if signature is None or key_id is None:
         log.warning(
             "webhook signature rejected sha256=%s size=%d",
             hashlib.sha256(body).hexdigest(),
             len(body),
         )
         return error(401, "invalid or missing X-Hub-Signature-256")
-    envelope, failure = hand_off("meta", body)
+    envelope, failure = hand_off("meta", body, signature.strip(), key_id)
     if failure is not None:
         return failure
     return json_response(200, {"status": "accepted", "sha256": envelope.sha256})

@@ -1,6 +1,9 @@
 """Queue trigger on `ingest`: keep the raw body, split it into events, start orchestrations.
 
-Per message: the verbatim body is written once to `raw` (create-only; its name is
+Per message: the envelope is re-verified first (raw name recomputed, body hashed,
+signature checked with the configured secrets); anything that fails goes to
+`quarantine` with a failures row and never reaches `raw` or `records`. Then the
+verbatim body is written once to `raw` (create-only, with its custody as metadata; its name is
 the body's sha256 under the receive date, so a redelivered message is a harmless
 duplicate), parsed, parse problems go to the failures table, and one orchestration
 starts per canonical event with its deterministic instance id. An instance that
@@ -15,30 +18,34 @@ queue; for it the worker starts the refetch_media orchestration instead.
 from __future__ import annotations
 
 import asyncio
-import json
+import hashlib
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df  # type: ignore[import-untyped,unused-ignore]
 import azure.functions as func
+from azure.storage.blob import ContainerClient
 
+from archive.custody import METHOD_OF_SOURCE, Custody, CustodyError, verifying_key_id
 from archive.events import CanonicalEvent
 from archive.identity import event_instance_id
 from archive.index import FailureKind, day_key, failure_entity
+from archive.layout import raw_blob_name
 from archive.names import INGEST_QUEUE, RAW_CONTAINER, SETTING_ARCHIVE_STORAGE
-from ingest.parsing import Parsed, parse_body
+from archive.parsing import Parsed, event_skeleton, parse_body
 from orchestrations.archive_event import ORCHESTRATOR
 from orchestrations.recovery import refetch_input, refetch_instance_id
 from orchestrations.refetch_media import REFETCH_ORCHESTRATOR
-from storage.blobs import create_only
 from storage.clients import blob_service, table_service
-from storage.envelope import Envelope, decode, load_body
+from storage.envelope import Envelope, EnvelopeError, decode, encode, load_body
 from storage.index_writer import write_failure
-from storage.refetch_request import RefetchRequest, decode_refetch
+from storage.quarantine import quarantine
+from storage.raw_bodies import custody_secrets, store_raw
+from storage.refetch_request import RefetchRequest, decode_refetch, encode_refetch
 
 log = logging.getLogger("wa_archive.ingest")
 RESTARTABLE = frozenset({"Failed", "Terminated", "Canceled"})
-MAX_INLINE_EVENT_BYTES = 16 * 1024
 
 bp = df.Blueprint()
 
@@ -49,12 +56,37 @@ def _failure_kind(problem: str, has_events: bool) -> FailureKind:
     return "webhook_error" if has_events else "unparseable"
 
 
+def verify_envelope(envelope: Envelope, raw: ContainerClient) -> tuple[bytes, Custody]:
+    """Re-check everything the envelope claims; CustodyError names the first lie found.
+
+    Anyone with Queue Sender on `ingest` can write an envelope, so none of it is taken
+    on trust: the raw name is recomputed, the body hashed, and the signature verified
+    with the configured secrets (current and rotated) before anything is parsed.
+    """
+    if raw_blob_name(envelope.sha256, envelope.received_at) != envelope.raw_path:
+        raise CustodyError("envelope raw_path is not the name its sha256 and time give")
+    try:
+        body = load_body(envelope, raw)
+    except EnvelopeError:
+        raise CustodyError("claim-check blob does not match the envelope's sha256") from None
+    if hashlib.sha256(body).hexdigest() != envelope.sha256:
+        raise CustodyError("inline body does not match the envelope's sha256")
+    method = METHOD_OF_SOURCE[envelope.source]
+    key = verifying_key_id(method, body, envelope.signature, custody_secrets(method))
+    if key is None:
+        raise CustodyError("body does not verify with any configured secret")
+    return body, Custody(method, envelope.signature, key, envelope.received_at)
+
+
 def prepare(envelope: Envelope) -> Parsed:
-    """Storage side of one message (sync SDK): raw blob, parse, failure rows."""
+    """Storage side of one message (sync SDK): verify, raw blob, parse, failure rows.
+
+    Raises CustodyError (the caller quarantines) before anything reaches `raw`.
+    """
     raw = blob_service().get_container_client(RAW_CONTAINER)
-    body = load_body(envelope, raw)
+    body, custody = verify_envelope(envelope, raw)
     if not envelope.claim_checked:
-        create_only(raw, envelope.raw_path, body)
+        store_raw(raw, envelope.raw_path, body, custody, envelope.source)
     prepared = parse_body(envelope.source, body, envelope.received_at)
     if prepared.problems:
         tables = table_service()
@@ -74,27 +106,29 @@ def prepare(envelope: Envelope) -> Parsed:
 
 
 def orchestration_input(envelope: Envelope, event: CanonicalEvent, index: int) -> dict[str, Any]:
-    """The orchestration's input; a very large event travels as a pointer into its raw body.
+    """The orchestration's input: ids, the raw pointer and the media list, never content.
 
-    Durable history stores every input and activity payload again; for an event bigger
-    than MAX_INLINE_EVENT_BYTES only its ids and media list travel, and store_record
-    re-parses the raw body (deterministic) to get the full event back.
+    store_record re-derives the event from the verified raw body, so the input cannot
+    put words into a record, and message content stays out of Durable history (which
+    lives in the host account: no WORM, no customer-managed key, never purged).
     """
-    event_json = event.to_dict()
-    payload: dict[str, Any] = {
+    return {
         "raw": {"path": envelope.raw_path, "sha256": envelope.sha256},
         "received_at": envelope.received_at.isoformat(),
-    }
-    if len(json.dumps(event_json)) > MAX_INLINE_EVENT_BYTES:
-        event_json["content"] = {}
-        event_json["fragment"] = {}
-        payload["event_ref"] = {
+        "event_ref": {
             "source": envelope.source,
             "index": index,
             "instance_id": event_instance_id(event),
-        }
-    payload["event"] = event_json
-    return payload
+        },
+        "event": event_skeleton(event),
+    }
+
+
+def quarantine_message(message: bytes, reason: str, detail: dict[str, Any]) -> None:
+    quarantine(
+        blob_service(), table_service(), message,
+        reason=reason, origin="ingest-queue", at=datetime.now(UTC), detail=detail,
+    )
 
 
 def _status_name(status: Any) -> str | None:
@@ -124,7 +158,15 @@ async def start_once(
 
 async def handle_envelope(envelope: Envelope, client: Any) -> tuple[int, int]:
     """Process one ingest envelope; returns (events started, events already known)."""
-    prepared = await asyncio.to_thread(prepare, envelope)
+    try:
+        prepared = await asyncio.to_thread(prepare, envelope)
+    except CustodyError as exc:
+        await asyncio.to_thread(
+            quarantine_message,
+            encode(envelope, inline=not envelope.claim_checked).encode("utf-8"),
+            exc.reason, {"claimed_sha256": envelope.sha256, "source": envelope.source},
+        )
+        return 0, 0
     started = known = 0
     for index, event in enumerate(prepared.events):
         instance_id = event_instance_id(event)
@@ -146,7 +188,14 @@ async def handle_envelope(envelope: Envelope, client: Any) -> tuple[int, int]:
 async def handle_refetch(request: RefetchRequest, client: Any) -> bool:
     """A media-gap replay: start (or restart, if it failed) its refetch_media instance."""
     instance_id = refetch_instance_id(request.record_path, request.media_id)
-    payload = await asyncio.to_thread(refetch_input, request)
+    try:
+        payload = await asyncio.to_thread(refetch_input, request)
+    except CustodyError as exc:
+        await asyncio.to_thread(
+            quarantine_message, encode_refetch(request).encode("utf-8"), exc.reason,
+            {"kind": "refetch-request"},
+        )
+        return False
     started = await start_once(client, instance_id, payload, REFETCH_ORCHESTRATOR)
     log.info("ingest refetch instance=%s started=%s", instance_id, started)
     return started
@@ -157,9 +206,19 @@ async def handle_refetch(request: RefetchRequest, client: Any) -> bool:
 )
 @bp.durable_client_input(client_name="client")  # type: ignore[untyped-decorator]
 async def ingest_worker(msg: func.QueueMessage, client: Any) -> None:
-    body = msg.get_body()
+    await handle_message(msg.get_body(), client)
+
+
+async def handle_message(body: bytes, client: Any) -> None:
+    """One `ingest` message: a refetch request, an envelope, or something to quarantine."""
     refetch = decode_refetch(body)
     if refetch is not None:
         await handle_refetch(refetch, client)
         return
-    await handle_envelope(decode(body), client)
+    try:
+        envelope = decode(body)
+    except EnvelopeError as exc:
+        # Not something the front door wrote: keep it aside, never parse it.
+        await asyncio.to_thread(quarantine_message, body, str(exc), {})
+        return
+    await handle_envelope(envelope, client)

@@ -7,8 +7,11 @@ retries are exhausted the record still gets written, with that item marked
 "unavailable" and a reason, and a failures-table row, so the gap is visible and
 can be replayed.
 
-The orchestrator is deterministic: no I/O, clock or randomness. Everything it
-needs (event, raw pointer, received_at, retry policy) arrives in its input.
+The orchestrator is deterministic: no I/O, clock or randomness. Its input holds ids,
+the raw pointer and the media list only, never message content: store_record
+re-derives the event from the verified raw body. When store_record gives up, a
+note_record_failure activity writes a `record_failed` row (or quarantines a
+custody failure) before the instance fails.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from orchestrations import steps
 ORCHESTRATOR = "archive_event"
 STORE_RECORD = "store_record"
 FETCH_MEDIA = "fetch_media"
+NOTE_RECORD_FAILURE = "note_record_failure"
 DEFAULT_FIRST_RETRY_MS = 2000
 DEFAULT_MEDIA_ATTEMPTS = 4
 # store_record is idempotent (create-only record, same fingerprint = duplicate, index
@@ -69,7 +73,7 @@ def unavailable(media: dict[str, Any], error: BaseException) -> dict[str, Any]:
 
 def archive_event_steps(context: Any) -> Generator[Any, Any, dict[str, Any]]:
     data: dict[str, Any] = context.get_input()
-    event = data["event"]
+    event = data.get("event") or {}
     retry = media_retry(data.get("media_retry"))
     outcomes: list[dict[str, Any]] = []
     for index, media in enumerate(event.get("media") or ()):
@@ -80,17 +84,21 @@ def archive_event_steps(context: Any) -> Generator[Any, Any, dict[str, Any]]:
         except Exception as error:  # retries exhausted: record the gap, do not fail
             outcome = unavailable(media, error)
         outcomes.append(outcome)
-    record_input = {
-        "event": event,
-        "raw": data["raw"],
-        "received_at": data["received_at"],
-        "media": outcomes,
-    }
-    if data.get("event_ref"):
-        record_input["event_ref"] = data["event_ref"]
-    stored = yield context.call_activity_with_retry(
-        STORE_RECORD, media_retry(STORE_RETRY), record_input
-    )
+    # Pointers only: store_record re-derives the event from the verified raw body.
+    record_input = {"raw": data.get("raw"), "event_ref": data.get("event_ref"), "media": outcomes}
+    try:
+        stored = yield context.call_activity_with_retry(
+            STORE_RECORD, media_retry(STORE_RETRY), record_input
+        )
+    except Exception as error:
+        # Retries exhausted (or custody refused the input): leave a row that says so
+        # before failing, so no event is lost silently behind a Failed instance.
+        yield context.call_activity(
+            NOTE_RECORD_FAILURE,
+            {"instance_id": context.instance_id, "reason": failure_reason(error),
+             "input": {"raw": data.get("raw"), "event_ref": data.get("event_ref")}},
+        )
+        raise
     return {"record": stored, "media": [m["state"] for m in outcomes]}
 
 
@@ -108,3 +116,8 @@ def store_record(payload: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="payload", activity=FETCH_MEDIA)  # type: ignore[untyped-decorator]
 def fetch_media(payload: dict[str, Any]) -> dict[str, Any]:
     return steps.fetch_media_item(payload)
+
+
+@bp.activity_trigger(input_name="payload", activity=NOTE_RECORD_FAILURE)  # type: ignore[untyped-decorator]
+def note_record_failure(payload: dict[str, Any]) -> dict[str, Any]:
+    return steps.note_record_failure(payload)

@@ -20,21 +20,22 @@ from typing import Any
 
 from azure.data.tables import UpdateMode
 
+from archive.custody import CustodyError
 from archive.encoding import key_segment
 from archive.events import CanonicalEvent
-from archive.index import day_key
+from archive.index import FailureKind, day_key, failure_entity
 from archive.layout import record_blob_name
 from archive.names import RAW_CONTAINER, RECORDS_CONTAINER, TABLE_FAILURES
+from archive.parsing import event_skeleton, parse_body
 from archive.timestamps import from_iso
-from ingest.parsing import parse_body
 from storage.blobs import read_blob, write_record
 from storage.clients import blob_service, table_service
-from storage.envelope import SOURCES
+from storage.raw_bodies import VerifiedRaw, read_verified
 from storage.refetch_request import RefetchRequest, refetch_from_json
 
 log = logging.getLogger("wa_archive.orchestrations")
 RECOVERY_SCHEMA = "wa-archive/media-recovery@1"
-MEDIA_GAP_KIND = "media_unavailable"
+MEDIA_GAP_KIND: FailureKind = "media_unavailable"
 
 
 class RecoveryError(ValueError):
@@ -52,45 +53,69 @@ def addendum_blob_name(record_path: str, media_id: str) -> str:
     return f"{stem}.media-{key_segment(media_id)}.json"
 
 
-def _event_of(record: dict[str, Any], record_path: str, body: bytes) -> CanonicalEvent:
-    received_at = from_iso(str(record.get("received_at", "")))
-    if received_at is None:
-        raise RecoveryError("the record has no usable received_at")
+def _event_of(record: dict[str, Any], record_path: str, raw: VerifiedRaw) -> CanonicalEvent:
     # A conflict sibling (`<stem>.conflict-<sha>.json`) comes from the same event.
-    base = record_path.split(".conflict-", 1)[0]
-    base = base if base.endswith(".json") else base + ".json"
-    for source in SOURCES:
-        for event in parse_body(source, body, received_at).events:
-            if event.message_id == record.get("message_id") and record_blob_name(event) == base:
-                return event
+    base = base_record_path(record_path)
+    parsed = parse_body(raw.source, raw.body, raw.custody.authenticated_at)
+    for event in parsed.events:
+        if event.message_id == record.get("message_id") and record_blob_name(event) == base:
+            return event
     raise RecoveryError("the raw body no longer yields the record's event")
 
 
+def base_record_path(record_path: str) -> str:
+    base = record_path.split(".conflict-", 1)[0]
+    return base if base.endswith(".json") else base + ".json"
+
+
+def gap_row_key(record: dict[str, Any], record_path: str, media_id: str) -> str:
+    """The failures-table row of this record's media gap, as store_record wrote it."""
+    received_at = from_iso(str(record.get("received_at", "")))
+    if received_at is None:
+        raise RecoveryError("the record has no usable received_at")
+    row = failure_entity(
+        MEDIA_GAP_KIND, day=day_key(received_at),
+        ref=f"{base_record_path(record_path)}#{media_id}", reason="", detail={},
+    )
+    return str(row["RowKey"])
+
+
+def _read_record(record_path: str) -> tuple[bytes, dict[str, Any]]:
+    data = read_blob(blob_service().get_container_client(RECORDS_CONTAINER), record_path)
+    record: dict[str, Any] = json.loads(data)
+    return data, record
+
+
 def refetch_input(request: RefetchRequest) -> dict[str, Any]:
-    """Orchestration input for one refetch (reads the record and its raw body)."""
-    blobs = blob_service()
-    record_bytes = read_blob(blobs.get_container_client(RECORDS_CONTAINER), request.record_path)
-    record: dict[str, Any] = json.loads(record_bytes)
+    """Orchestration input for one refetch (reads the record and its verified raw body).
+
+    The request comes off a queue that several roles can write to, so the gap it
+    names must be the record's own: a request naming another row is refused
+    (CustodyError; the worker quarantines it), and the row to close is recomputed
+    again when the addendum is stored.
+    """
+    record_bytes, record = _read_record(request.record_path)
+    if request.failure_row != gap_row_key(record, request.record_path, request.media_id):
+        raise CustodyError("refetch request names a failures row that is not this gap's")
     raw = record.get("raw") or {}
-    body = read_blob(blobs.get_container_client(RAW_CONTAINER), str(raw.get("path")))
-    if hashlib.sha256(body).hexdigest() != raw.get("sha256"):
+    verified = read_verified(
+        blob_service().get_container_client(RAW_CONTAINER), str(raw.get("path"))
+    )
+    if verified.sha256 != raw.get("sha256"):
         raise RecoveryError("raw body does not match the record's raw sha256")
-    event = _event_of(record, request.record_path, body)
+    event = _event_of(record, request.record_path, verified)
     index = next(
         (i for i, m in enumerate(event.media) if m.media_id == request.media_id), None
     )
     if index is None:
         raise RecoveryError("the record has no media item with this id")
-    event_json = event.to_dict()
     # fetch_media needs ids and the media list only; message content stays out of history.
-    event_json["content"] = {}
-    event_json["fragment"] = {}
     return {
         "request": request.to_json(),
         "record": {"path": request.record_path,
                    "sha256": hashlib.sha256(record_bytes).hexdigest()},
         "message_id": event.message_id,
-        "event": event_json,
+        "event": event_skeleton(event),
         "media_index": index,
     }
 
@@ -124,6 +149,11 @@ def _addendum(payload: dict[str, Any]) -> dict[str, Any]:
 def store_media_recovery(payload: dict[str, Any]) -> dict[str, Any]:
     """Write the addendum (create-only), then close the failure row. Returns the paths."""
     request = refetch_from_json(payload["request"])
+    record_bytes, record = _read_record(request.record_path)
+    if hashlib.sha256(record_bytes).hexdigest() != payload["record"]["sha256"]:
+        raise CustodyError("the record changed since the refetch was requested")
+    # Recomputed, not taken from the input: a forged start cannot close another gap.
+    row_key = gap_row_key(record, request.record_path, request.media_id)
     addendum = _addendum(payload)
     data = json.dumps(addendum, sort_keys=True, ensure_ascii=False,
                       separators=(",", ":")).encode("utf-8")
@@ -134,7 +164,7 @@ def store_media_recovery(payload: dict[str, Any]) -> dict[str, Any]:
     table_service().get_table_client(TABLE_FAILURES).update_entity(
         {
             "PartitionKey": MEDIA_GAP_KIND,
-            "RowKey": request.failure_row,
+            "RowKey": row_key,
             "resolved": True,
             "resolved_at": payload["recovered_at"],
             "resolved_day": day_key(recovered_at) if recovered_at else None,
@@ -143,6 +173,6 @@ def store_media_recovery(payload: dict[str, Any]) -> dict[str, Any]:
         },
         mode=UpdateMode.MERGE,
     )
-    log.info("media recovered addendum=%s state=%s", outcome.path, outcome.state)
+    log.info("media recovered state=%s sha256=%s", outcome.state, addendum["media"]["sha256"])
     return {"state": outcome.state, "path": outcome.path,
             "media_blob_path": addendum["media"]["blob_path"]}

@@ -1,41 +1,40 @@
 """What the activities do (plain functions, so tests can run them on Azurite directly).
 
-store_record: build the canonical record, write it create-only, then its index rows,
-the latest status for a status event, and failure rows for conflicts and
-unavailable media. fetch_media_item: one attempt at one media item.
+store_record: re-derive the event from its verified raw body, build the canonical
+record with its custody, write it create-only, then its index rows, the latest
+status for a status event, and failure rows for conflicts and unavailable media.
+note_record_failure: the row (or quarantine) written when store_record gives up.
+fetch_media_item: one attempt at one media item.
 Inputs and outputs are JSON dicts (they travel through Durable history).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from azure.core.exceptions import ResourceNotFoundError
+
+from archive.canonical import canonical_json
+from archive.custody import CustodyError
 from archive.events import CanonicalEvent
 from archive.identity import event_instance_id
 from archive.index import day_key, failure_entity
 from archive.layout import media_blob_name, record_blob_name
 from archive.names import MEDIA_CONTAINER, RAW_CONTAINER, RECORDS_CONTAINER
+from archive.parsing import parse_body
 from archive.record import MediaOutcome, RawRef, build_record, record_bytes
-from archive.timestamps import from_iso
-from ingest.parsing import parse_body
 from storage import settings
-from storage.blobs import read_blob, write_record
+from storage.blobs import write_record
 from storage.clients import blob_service, table_service
 from storage.index_writer import update_latest_status, write_failure, write_index_rows
 from storage.media import fetch_media
+from storage.quarantine import quarantine
+from storage.raw_bodies import VerifiedRaw, read_verified
 
 log = logging.getLogger("wa_archive.orchestrations")
-
-
-def _received_at(payload: dict[str, Any]) -> datetime:
-    value = from_iso(str(payload["received_at"]))
-    if value is None:
-        raise ValueError("received_at must be ISO-8601 with an offset")
-    return value
 
 
 def media_outcome_from(data: dict[str, Any]) -> MediaOutcome:
@@ -50,29 +49,54 @@ def media_outcome_from(data: dict[str, Any]) -> MediaOutcome:
     )
 
 
-def _event_from_raw(raw: RawRef, received_at: datetime, ref: dict[str, Any]) -> CanonicalEvent:
-    """The full event behind a pointer input: re-parse the verbatim body (deterministic)."""
-    body = read_blob(blob_service().get_container_client(RAW_CONTAINER), raw.path)
-    if hashlib.sha256(body).hexdigest() != raw.sha256:
-        raise ValueError("raw body does not match its recorded sha256")
-    events = parse_body(str(ref["source"]), body, received_at).events
-    index = int(ref["index"])
-    if index >= len(events) or event_instance_id(events[index]) != ref["instance_id"]:
-        raise ValueError("raw body no longer yields the referenced event")
-    return events[index]
+def verified_event(payload: dict[str, Any]) -> tuple[CanonicalEvent, VerifiedRaw]:
+    """The event an orchestration input points at, re-derived from its verified raw body.
+
+    The input is only a pointer (raw path, sha256, index, instance id): whoever could
+    start an orchestration (the Durable system key) cannot choose a record's content.
+    """
+    try:
+        raw_path = str(payload["raw"]["path"])
+        raw_sha256 = str(payload["raw"]["sha256"])
+        ref = payload["event_ref"]
+        index, instance_id = int(ref["index"]), str(ref["instance_id"])
+    except (KeyError, TypeError, ValueError):
+        raise CustodyError("orchestration input has no raw pointer and event_ref") from None
+    try:
+        verified = read_verified(blob_service().get_container_client(RAW_CONTAINER), raw_path)
+    except ResourceNotFoundError:
+        raise CustodyError("orchestration input names a raw body that does not exist") from None
+    if verified.sha256 != raw_sha256:
+        raise CustodyError("orchestration input's raw sha256 is not the raw body's")
+    events = parse_body(verified.source, verified.body, verified.custody.authenticated_at).events
+    if index >= len(events) or event_instance_id(events[index]) != instance_id:
+        raise CustodyError("the raw body does not yield the event the input names")
+    return events[index], verified
+
+
+def _checked_media(event: CanonicalEvent, outcomes: list[MediaOutcome]) -> list[MediaOutcome]:
+    """Stored media must sit where this event's media goes: an input cannot point elsewhere."""
+    refs = {ref.media_id: ref for ref in event.media}
+    for outcome in outcomes:
+        ref = refs.get(outcome.media_id)
+        if ref is None:
+            raise CustodyError("a media outcome names an item the event does not have")
+        if outcome.state == "stored" and outcome.blob_path != media_blob_name(
+            event, ref, outcome.mime_type
+        ):
+            raise CustodyError("a media outcome points outside the event's media folder")
+    return outcomes
 
 
 def store_record(payload: dict[str, Any]) -> dict[str, Any]:
     """Write one event's record and index rows. Returns {"state", "path", "index_rows"}."""
-    raw = RawRef(path=str(payload["raw"]["path"]), sha256=str(payload["raw"]["sha256"]))
-    received_at = _received_at(payload)
-    ref = payload.get("event_ref")
-    if ref:
-        event = _event_from_raw(raw, received_at, ref)
-    else:
-        event = CanonicalEvent.from_dict(payload["event"])
-    media = [media_outcome_from(m) for m in payload.get("media") or ()]
-    record = build_record(event, raw=raw, received_at=received_at, media=media)
+    event, verified = verified_event(payload)
+    received_at = verified.custody.authenticated_at
+    raw = RawRef(path=verified.path, sha256=verified.sha256)
+    media = _checked_media(event, [media_outcome_from(m) for m in payload.get("media") or ()])
+    record = build_record(
+        event, raw=raw, received_at=received_at, media=media, custody=verified.custody
+    )
     name = record_blob_name(event)
     records = blob_service().get_container_client(RECORDS_CONTAINER)
     outcome = write_record(records, name, record_bytes(record), str(record["fingerprint"]))
@@ -109,8 +133,35 @@ def store_record(payload: dict[str, Any]) -> dict[str, Any]:
                             "message_id": event.message_id},
                 ),
             )
-    log.info("record %s path=%s index_rows=%d", outcome.state, outcome.path, rows)
+    log.info(
+        "record %s fingerprint=%s index_rows=%d", outcome.state, record["fingerprint"], rows
+    )
     return {"state": outcome.state, "path": outcome.path, "index_rows": rows}
+
+
+def note_record_failure(payload: dict[str, Any]) -> dict[str, Any]:
+    """store_record gave up: list why, so no event fails silently.
+
+    A custody failure (the input is not backed by a verified raw body) is quarantined:
+    the input itself (ids and pointers only) is kept as evidence. Anything else is a
+    `record_failed` row that a replay can clear.
+    """
+    reason = str(payload.get("reason") or "store_record failed")
+    attempted = payload.get("input") or {}
+    now = datetime.now(UTC)
+    detail = {"instance_id": payload.get("instance_id"), "raw": attempted.get("raw")}
+    if reason.startswith("custody:"):
+        data = canonical_json(attempted)
+        path = quarantine(blob_service(), table_service(), data, reason=reason,
+                          origin="orchestration-input", at=now, detail=detail)
+        return {"kind": "quarantined", "path": path}
+    ref = f"{payload.get('instance_id')}"
+    write_failure(
+        table_service(),
+        failure_entity("record_failed", day=day_key(now), ref=ref, reason=reason, detail=detail),
+    )
+    log.error("record failed instance=%s", payload.get("instance_id"))
+    return {"kind": "record_failed", "ref": ref}
 
 
 def fetch_media_item(payload: dict[str, Any]) -> dict[str, Any]:
@@ -126,8 +177,9 @@ def fetch_media_item(payload: dict[str, Any]) -> dict[str, Any]:
         blob_name_for=lambda mime: media_blob_name(event, ref, mime),
         fallback_mime=ref.mime_type,
         max_bytes=settings.max_media_bytes(),
+        allowlist=settings.media_host_allowlist(),
     )
-    log.info("media stored path=%s size=%d sha256=%s", stored.blob_path, stored.size, stored.sha256)
+    log.info("media stored size=%d sha256=%s", stored.size, stored.sha256)
     outcome = MediaOutcome(
         media_id=ref.media_id,
         state="stored",

@@ -29,7 +29,11 @@ class WriteOutcome:
 
 
 def create_only(
-    container: ContainerClient, name: str, data: bytes, content_type: str = JSON_CONTENT
+    container: ContainerClient,
+    name: str,
+    data: bytes,
+    content_type: str = JSON_CONTENT,
+    metadata: dict[str, str] | None = None,
 ) -> bool:
     """Write `data` under `name` unless the name exists. True when this call created it."""
     try:
@@ -38,6 +42,7 @@ def create_only(
             data,
             overwrite=False,
             content_settings=ContentSettings(content_type=content_type),
+            metadata=metadata,
         )
     except ResourceExistsError:
         return False
@@ -46,6 +51,12 @@ def create_only(
 
 def read_blob(container: ContainerClient, name: str) -> bytes:
     return container.download_blob(name).readall()
+
+
+def read_blob_with_metadata(container: ContainerClient, name: str) -> tuple[bytes, dict[str, str]]:
+    """Body and metadata from one Get Blob call (the response headers carry the metadata)."""
+    downloader = container.download_blob(name)
+    return downloader.readall(), dict(downloader.properties.metadata or {})
 
 
 def write_record(

@@ -5,6 +5,12 @@ host.json asks for, so an envelope's JSON may be at most ~48 KiB. Bodies that wo
 not fit are written to the `raw` container first (create-only, under the same
 name the queue trigger uses, so it is written once) and the envelope carries the
 pointer instead.
+
+The envelope keeps the provider's signature (or the front door's MAC for outbound
+captures) so the worker can re-verify the body and the raw blob can keep it as
+custody metadata. Nothing in the envelope is trusted by the worker: anyone with
+Queue Sender could have written it. Messages are sent with no expiry
+(time_to_live=-1): a body acknowledged with 200 may exist only on the queue.
 """
 
 from __future__ import annotations
@@ -20,10 +26,14 @@ from typing import Any, Literal
 from azure.storage.blob import ContainerClient
 from azure.storage.queue import QueueClient
 
+from archive.custody import Custody
 from archive.layout import raw_blob_name
 from storage.blobs import create_only, read_blob
 
-ENVELOPE_VERSION = 1
+# v2 added the signature; a v1 envelope cannot be re-verified and is quarantined.
+ENVELOPE_VERSION = 2
+# -1: the message never expires (the SDK default is 7 days).
+NO_EXPIRY = -1
 # Keep the envelope JSON under this; base64 (4/3) then stays at 60 KiB of the 64 KiB limit.
 MAX_INLINE_ENVELOPE_BYTES = 45 * 1024
 Source = Literal["meta", "outbound"]
@@ -42,13 +52,16 @@ class Envelope:
     size: int
     body: bytes | None  # inline body, or None when claim-checked
     raw_path: str  # the `raw` blob name for this body (written by the claim-check or the worker)
+    signature: str  # X-Hub-Signature-256 as received, or the front door's MAC (outbound)
 
     @property
     def claim_checked(self) -> bool:
         return self.body is None
 
 
-def new_envelope(source: Source, body: bytes, received_at: datetime) -> Envelope:
+def new_envelope(
+    source: Source, body: bytes, received_at: datetime, signature: str
+) -> Envelope:
     digest = hashlib.sha256(body).hexdigest()
     return Envelope(
         source=source,
@@ -57,6 +70,7 @@ def new_envelope(source: Source, body: bytes, received_at: datetime) -> Envelope
         size=len(body),
         body=body,
         raw_path=raw_blob_name(digest, received_at),
+        signature=signature,
     )
 
 
@@ -75,6 +89,7 @@ def encode(envelope: Envelope, *, inline: bool) -> str:
         "sha256": envelope.sha256,
         "size": envelope.size,
         "raw_path": envelope.raw_path,
+        "signature": envelope.signature,
     }
     if inline:
         if envelope.body is None:
@@ -103,6 +118,7 @@ def decode(message: str | bytes) -> Envelope:
             size=int(doc["size"]),
             body=body,
             raw_path=str(doc["raw_path"]),
+            signature=str(doc["signature"]),
         )
     except (KeyError, TypeError, ValueError, binascii.Error) as exc:
         if isinstance(exc, EnvelopeError):
@@ -110,19 +126,25 @@ def decode(message: str | bytes) -> Envelope:
         raise EnvelopeError(f"not an ingest envelope ({type(exc).__name__})") from None
 
 
-def enqueue(envelope: Envelope, queue: QueueClient, raw: ContainerClient) -> bool:
+def enqueue(
+    envelope: Envelope, queue: QueueClient, raw: ContainerClient, custody: Custody
+) -> bool:
     """Put the envelope on the queue; claim-check the body first when it is too big.
 
-    Returns True when the body was claim-checked. Raises the SDK's error when storage
-    is unreachable: the caller answers 503 so the provider retries.
+    Returns True when the body was claim-checked (the raw blob then carries `custody`
+    as metadata). Raises the SDK's error when storage is unreachable: the caller
+    answers 503 so the provider retries.
     """
     message = encode(envelope, inline=True)
     if len(message.encode("utf-8")) <= MAX_INLINE_ENVELOPE_BYTES:
-        queue.send_message(message)
+        queue.send_message(message, time_to_live=NO_EXPIRY)
         return False
     assert envelope.body is not None
-    create_only(raw, envelope.raw_path, envelope.body)
-    queue.send_message(encode(envelope, inline=False))
+    create_only(
+        raw, envelope.raw_path, envelope.body,
+        metadata=custody.to_metadata(envelope.sha256, envelope.source),
+    )
+    queue.send_message(encode(envelope, inline=False), time_to_live=NO_EXPIRY)
     return True
 
 

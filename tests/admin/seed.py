@@ -18,8 +18,9 @@ from ingest.worker import orchestration_input, prepare
 from orchestrations.archive_event import unavailable
 from orchestrations.steps import store_record
 from storage.clients import blob_service, queue_client
-from storage.envelope import Envelope, decode, enqueue, new_envelope
+from storage.envelope import Envelope, decode
 from tests.support import webhooks
+from tests.support.envelopes import enqueue_signed, meta_envelope
 
 BUSINESS = webhooks.PHONE_NUMBER_ID
 
@@ -47,14 +48,14 @@ def archive_envelope(envelope: Envelope, *, media_error: str | None = None) -> l
 
 def archive_body(doc: dict[str, Any] | bytes, **kwargs: Any) -> list[str]:
     body = doc if isinstance(doc, bytes) else webhooks.body_of(doc)
-    return archive_envelope(new_envelope("meta", body, datetime.now(UTC)), **kwargs)
+    return archive_envelope(meta_envelope(body, datetime.now(UTC)), **kwargs)
 
 
 def poison(doc: dict[str, Any] | bytes) -> Envelope:
     """Put a webhook envelope on ingest-poison, encoded as the Functions host stores it."""
     body = doc if isinstance(doc, bytes) else webhooks.body_of(doc)
-    envelope = new_envelope("meta", body, datetime.now(UTC))
-    enqueue(
+    envelope = meta_envelope(body, datetime.now(UTC))
+    enqueue_signed(
         envelope,
         queue_client(INGEST_POISON_QUEUE),
         blob_service().get_container_client(RAW_CONTAINER),

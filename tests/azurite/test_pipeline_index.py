@@ -8,17 +8,23 @@ from typing import Any
 
 import pytest
 
-from archive.events import CanonicalEvent, StatusInfo
 from archive.index import failure_entity
-from orchestrations.steps import store_record
+from storage.envelope import Envelope
 from storage.clients import table_service
 from storage.index_reader import IndexReader
 from storage.index_writer import write_failure
+from tests.support import webhooks
+from tests.support.envelopes import (
+    meta_envelope,
+    outbound_capture,
+    outbound_envelope,
+    store_envelope,
+)
 from tests.support.pipeline_env import use_archive
 
 pytestmark = pytest.mark.azurite
 
-BUSINESS = "106540352242922"
+BUSINESS = webhooks.PHONE_NUMBER_ID
 T0 = datetime(2026, 3, 14, 9, 0, tzinfo=UTC)
 
 
@@ -28,30 +34,24 @@ def reader(monkeypatch: pytest.MonkeyPatch, azurite_conn: str) -> IndexReader:
     return IndexReader(table_service())
 
 
-def message(wamid: str, customer: str, ts: datetime, outbound: bool = False) -> CanonicalEvent:
-    return CanonicalEvent(
-        provider="meta", event="message", direction="outbound" if outbound else "inbound",
-        message_id=wamid, sender=BUSINESS if outbound else customer,
-        recipient=customer if outbound else BUSINESS, business_id=BUSINESS,
-        customer_id=customer, timestamp=ts, type="text", content={"text": "x"},
-    )
+def message(wamid: str, customer: str, ts: datetime, outbound: bool = False) -> Envelope:
+    if outbound:
+        body = outbound_capture(wamid, BUSINESS, customer, ts)
+        return outbound_envelope(body, ts + timedelta(seconds=1))
+    return meta_envelope(webhooks.body_of(
+        webhooks.text_message(wamid, customer, int(ts.timestamp()), "x")
+    ))
 
 
-def status(wamid: str, customer: str, value: str, ts: datetime) -> CanonicalEvent:
-    return CanonicalEvent(
-        provider="meta", event="status", direction="outbound", message_id=wamid,
-        sender=BUSINESS, recipient=customer, business_id=BUSINESS, customer_id=customer,
-        timestamp=ts, type="status", status=StatusInfo(value=value, recipient=customer),
-    )
+def status(wamid: str, customer: str, value: str, ts: datetime) -> Envelope:
+    return meta_envelope(webhooks.body_of(
+        webhooks.status(wamid, customer, value, int(ts.timestamp()))
+    ))
 
 
-def store(event: CanonicalEvent) -> dict[str, Any]:
-    return store_record({
-        "event": event.to_dict(),
-        "raw": {"path": "year=2026/month=03/day=14/" + "d" * 64 + ".json", "sha256": "d" * 64},
-        "received_at": (event.timestamp + timedelta(seconds=1)).isoformat(),
-        "media": [],
-    })
+def store(envelope: Envelope) -> list[dict[str, Any]]:
+    """Signed body -> queue worker -> store_record, as the pipeline archives it."""
+    return store_envelope(envelope)
 
 
 def test_out_of_order_statuses_never_regress(reader: IndexReader) -> None:

@@ -28,8 +28,9 @@ from devhost.azurite import free_port
 from devhost.discovery import describe
 from ingest.worker import orchestration_input, prepare
 from orchestrations.steps import store_record
-from storage.envelope import MAX_INLINE_ENVELOPE_BYTES, decode, enqueue, load_body, new_envelope
+from storage.envelope import MAX_INLINE_ENVELOPE_BYTES, decode, load_body
 from tests.support import webhooks
+from tests.support.envelopes import enqueue_signed, meta_envelope
 from tests.support.pipeline_env import use_archive
 
 pytestmark = pytest.mark.azurite
@@ -77,13 +78,13 @@ def test_small_body_travels_inline_and_big_body_is_claim_checked(
     raw = BlobServiceClient.from_connection_string(conn).get_container_client(RAW_CONTAINER)
     now = datetime.now(UTC)
 
-    small = new_envelope("meta", b'{"object":"whatsapp_business_account"}', now)
-    assert enqueue(small, queue, raw) is False
+    small = meta_envelope(b'{"object":"whatsapp_business_account"}', now)
+    assert enqueue_signed(small, queue, raw) is False
     assert not raw.get_blob_client(small.raw_path).exists()
 
     big_body = json.dumps({"pad": "x" * (48 * 1024 + 10), "id": unique_name}).encode()
-    big = new_envelope("meta", big_body, now)
-    assert enqueue(big, queue, raw) is True
+    big = meta_envelope(big_body, now)
+    assert enqueue_signed(big, queue, raw) is True
     assert raw.get_blob_client(big.raw_path).download_blob().readall() == big_body
 
     contents = [m.content for m in queue.receive_messages(max_messages=2)]
@@ -94,12 +95,31 @@ def test_small_body_travels_inline_and_big_body_is_claim_checked(
     assert load_body(second, raw) == big_body
 
 
+def test_envelopes_are_enqueued_with_no_expiry(conn: str) -> None:
+    """A body acknowledged with 200 may exist only on the queue: it must never age out."""
+    drain(conn)
+    body = webhooks.body_of(webhooks.text_message("wamid.ttl", "15551234567", 1764158400))
+    assert call("meta_webhook", post("/api/webhooks/meta", body,
+                                     webhooks.signed_headers(body))).status_code == 200
+    (message,) = ingest_queue(conn).peek_messages(max_messages=32)
+    assert message.expires_on is not None and message.expires_on.year == 9999
+    # Claim-checked envelopes too.
+    big = webhooks.body_of(webhooks.text_message("wamid.ttl2", "15551234567", 1764158400,
+                                                 "x" * (MAX_INLINE_ENVELOPE_BYTES + 10)))
+    assert call("meta_webhook", post("/api/webhooks/meta", big,
+                                     webhooks.signed_headers(big))).status_code == 200
+    messages = ingest_queue(conn).peek_messages(max_messages=32)
+    assert len(messages) == 2 and all(m.expires_on.year == 9999 for m in messages)
+    drain(conn)
+
+
 def test_handshake(conn: str) -> None:
     params = {"hub.mode": "subscribe", "hub.verify_token": webhooks.VERIFY_TOKEN,
               "hub.challenge": "1158201444"}
     ok = call("meta_webhook", func.HttpRequest("GET", "/api/webhooks/meta", body=b"",
                                                params=params))
     assert (ok.status_code, ok.get_body()) == (200, b"1158201444")
+    assert ok.headers["X-Content-Type-Options"] == "nosniff"
     params["hub.verify_token"] = "wrong"
     refused = call("meta_webhook", func.HttpRequest("GET", "/api/webhooks/meta", body=b"",
                                                     params=params))
@@ -181,7 +201,7 @@ def test_outbound_capture_is_enqueued(conn: str) -> None:
 
 def test_signed_but_unparseable_body_is_kept_and_flagged(conn: str) -> None:
     body = f"not json at all {uuid.uuid4().hex}".encode()
-    envelope = new_envelope("meta", body, datetime.now(UTC))
+    envelope = meta_envelope(body, datetime.now(UTC))
     prepared = prepare(envelope)
     assert prepared.events == () and prepared.problems
 
@@ -197,7 +217,7 @@ def test_very_large_event_travels_as_a_pointer_and_is_archived_in_full(conn: str
     wamid = f"wamid.{uuid.uuid4().hex}"
     long_text = "x" * (20 * 1024)
     body = webhooks.body_of(webhooks.text_message(wamid, "15551234567", 1764158400, long_text))
-    envelope = new_envelope("meta", body, datetime.now(UTC))
+    envelope = meta_envelope(body, datetime.now(UTC))
     (event,) = prepare(envelope).events
 
     payload = orchestration_input(envelope, event, 0)

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from azure.storage.blob import BlobServiceClient
 
 from archive.encoding import decode_id
-from archive.events import CanonicalEvent
-from archive.layout import record_blob_name
 from archive.names import RECORDS_CONTAINER
-from orchestrations.steps import store_record
 from storage.blobs import create_only, write_record
+from storage.envelope import Envelope
 from storage.clients import table_service
 from storage.index_reader import IndexReader
+from tests.support import webhooks
+from tests.support.envelopes import meta_envelope, store_envelope
 from tests.support.pipeline_env import use_archive
 
 pytestmark = pytest.mark.azurite
@@ -31,22 +31,17 @@ def archive(monkeypatch: pytest.MonkeyPatch, azurite_conn: str) -> BlobServiceCl
     return BlobServiceClient.from_connection_string(azurite_conn)
 
 
-def make_event(message_id: str, customer: str = "15551234567", text: str = "hi") -> CanonicalEvent:
-    return CanonicalEvent(
-        provider="meta", event="message", direction="inbound", message_id=message_id,
-        sender=customer, recipient="15550783881", business_id="106540352242922",
-        customer_id=customer, timestamp=datetime(2026, 11, 26, 11, 59, tzinfo=UTC),
-        type="text", content={"text": text}, fragment={"id": message_id},
-    )
+TS = int(datetime(2026, 11, 26, 11, 59, tzinfo=UTC).timestamp())
 
 
-def payload(event: CanonicalEvent) -> dict[str, object]:
-    return {
-        "event": event.to_dict(),
-        "raw": {"path": "year=2026/month=11/day=26/" + "c" * 64 + ".json", "sha256": "c" * 64},
-        "received_at": RECEIVED.isoformat(),
-        "media": [],
-    }
+def signed(message_id: str, customer: str = "15551234567", text: str = "hi") -> Envelope:
+    body = webhooks.body_of(webhooks.text_message(message_id, customer, TS, text))
+    return meta_envelope(body, RECEIVED)
+
+
+def store(envelope: Envelope) -> dict[str, Any]:
+    (result,) = store_envelope(envelope)
+    return result
 
 
 def test_create_only_never_overwrites(archive: BlobServiceClient, unique_name: str) -> None:
@@ -77,19 +72,20 @@ def test_write_record_duplicate_then_conflict_keeps_both(
 
 
 def test_store_record_duplicate_and_conflict_flagged(archive: BlobServiceClient) -> None:
-    event = make_event(f"wamid.{uuid.uuid4().hex}")
-    assert store_record(payload(event))["state"] == "stored"
-    assert store_record(payload(event))["state"] == "duplicate"
+    wamid = f"wamid.{uuid.uuid4().hex}"
+    first = store(signed(wamid))
+    assert first["state"] == "stored"
+    assert store(signed(wamid))["state"] == "duplicate"
 
-    edited = dataclasses.replace(event, content={"text": "something else"})
-    result = store_record(payload(edited))
+    # Meta signed a second, different body for the same message id and time.
+    result = store(signed(wamid, text="something else"))
     assert result["state"] == "conflict"
 
     container = archive.get_container_client(RECORDS_CONTAINER)
-    original = json.loads(container.download_blob(record_blob_name(event)).readall())
-    assert original["content"] == {"text": "hi"}
+    original = json.loads(container.download_blob(first["path"]).readall())
+    assert original["content"]["text"] == "hi"
     kept = json.loads(container.download_blob(result["path"]).readall())
-    assert kept["content"] == {"text": "something else"}
+    assert kept["content"]["text"] == "something else"
 
     conflicts = IndexReader(table_service()).failures("conflict", page_size=1000).rows
     assert any(row["ref"] == result["path"] for row in conflicts)
@@ -98,8 +94,7 @@ def test_store_record_duplicate_and_conflict_flagged(archive: BlobServiceClient)
 def test_ids_with_slash_plus_equals_round_trip(archive: BlobServiceClient) -> None:
     message_id = f"wamid.HBgL/{uuid.uuid4().hex}+AbC=="
     customer = "+44/7700=900+123"
-    event = make_event(message_id, customer=customer)
-    result = store_record(payload(event))
+    result = store(signed(message_id, customer=customer))
     assert result["state"] == "stored"
 
     path = result["path"]

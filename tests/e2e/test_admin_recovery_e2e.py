@@ -26,17 +26,17 @@ from admin.durable_api import (
 from admin.failures import failures, index_failures, orchestration_failures
 from archive.identity import event_instance_id
 from archive.names import MEDIA_CONTAINER, RAW_CONTAINER, RECORDS_CONTAINER
+from archive.parsing import parse_body
 from cli.main import main as cli_main
 from devhost.azurite import Azurite
-from ingest.parsing import parse_body
 from ingest.worker import orchestration_input
 from orchestrations.archive_event import ORCHESTRATOR
 from orchestrations.recovery import RECOVERY_SCHEMA, addendum_blob_name
 from storage.blobs import create_only
-from storage.envelope import new_envelope
 from storage.provision import ensure_archive_resources
 from tests.e2e.pipeline_harness import DevHostProcess, http, wait_for
 from tests.support import webhooks
+from tests.support.envelopes import meta_envelope
 from tests.support.media_server import MediaItem, MediaServer
 from tests.support.pipeline_env import use_archive
 
@@ -142,7 +142,7 @@ def test_failed_orchestration_is_listed_and_restarted_with_its_input(
     durable = durable_for(devhost)
     wamid = f"wamid.{uuid.uuid4().hex}=="
     body = webhooks.body_of(webhooks.text_message(wamid, CUSTOMER, 1764158400))
-    envelope = new_envelope("meta", body, datetime.now(UTC))
+    envelope = meta_envelope(body, datetime.now(UTC))
     (event,) = parse_body("meta", body, envelope.received_at).events
     payload = orchestration_input(envelope, event, 0)
     # A pointer input whose raw body is not written yet: store_record fails.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,6 +15,8 @@ import pytest
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 
+from admin.custody import check_custody
+from archive.custody import METHOD_META, METHOD_OUTBOUND
 from archive.names import MEDIA_CONTAINER, RAW_CONTAINER, RECORDS_CONTAINER
 from devhost.azurite import Azurite
 from storage.index_reader import IndexReader
@@ -78,8 +81,10 @@ def test_webhooks_become_records_media_and_index(
     assert send(devhost, text) == 200  # Meta redelivers
     assert send(devhost, image) == 200
 
+    # A capture must be sent within a window around its receipt (7 days back at most).
+    sent_at = int(time.time()) - 60
     outbound = {"message_id": outbound_id, "to": CUSTOMER, "from": webhooks.PHONE_NUMBER_ID,
-                "timestamp": T0 + 120, "type": "text", "content": {"text": "statement ready"}}
+                "timestamp": sent_at, "type": "text", "content": {"text": "statement ready"}}
     status, answer = http("POST", f"{devhost.url}/api/outbound", json.dumps(outbound).encode(),
                           {"Content-Type": "application/json", "x-functions-key": FUNCTION_KEY})
     assert status == 202, answer
@@ -139,7 +144,9 @@ def test_webhooks_become_records_media_and_index(
     # 4. by day (provider time)
     day = datetime.fromtimestamp(T0, tz=UTC).date()
     day_ids = {r["message_id"] for r in reader.by_day(day, page_size=100).rows}
-    assert {text_id, image_id, outbound_id} <= day_ids
+    assert {text_id, image_id} <= day_ids
+    sent_day = datetime.fromtimestamp(sent_at, tz=UTC).date()
+    assert outbound_id in {r["message_id"] for r in reader.by_day(sent_day, page_size=100).rows}
     # 5. failures: the signed-but-unparseable body is flagged, and kept in raw
     unparseable = wait_for("failure row", lambda: reader.failures("unparseable").rows)
     raw = BlobServiceClient.from_connection_string(conn).get_container_client(RAW_CONTAINER)
@@ -150,6 +157,18 @@ def test_webhooks_become_records_media_and_index(
     forged_sha = hashlib.sha256(forged).hexdigest()
     assert not [b.name for b in raw.list_blobs() if forged_sha in b.name]
     assert item.downloads == 1
+
+    # Every record re-proves from its signed raw body (Meta's HMAC, or the front
+    # door's MAC for the outbound capture).
+    blobs = BlobServiceClient.from_connection_string(conn)
+    report = check_custody(
+        blobs.get_container_client(RECORDS_CONTAINER), raw,
+        {METHOD_META: [webhooks.APP_SECRET], METHOD_OUTBOUND: [webhooks.CUSTODY_MAC_KEY]},
+    )
+    assert (report.checked, report.verified, report.failed, report.retired) == (6, 6, [], [])
+    methods = {json.loads(blobs.get_blob_client(RECORDS_CONTAINER, n).download_blob().readall())
+               ["custody"]["method"] for n in names}
+    assert methods == {METHOD_META, METHOD_OUTBOUND}
 
 
 def test_storage_outage_answers_503_and_redelivery_is_archived(

@@ -20,8 +20,8 @@ from azure.storage.blob import BlobServiceClient
 
 import function_app
 from archive.names import INGEST_QUEUE, RAW_CONTAINER, RECORDS_CONTAINER
+from archive.parsing import Parsed
 from devhost.discovery import describe
-from ingest.parsing import Parsed
 from ingest.worker import orchestration_input, prepare
 from orchestrations.archive_event import unavailable
 from orchestrations.steps import fetch_media_item, store_record

@@ -7,7 +7,10 @@ from typing import Any
 
 from archive.signature import sign
 
-APP_SECRET = "test-app-secret"
+APP_SECRET = "test-app-secret-0123456789"
+# The front door MACs outbound captures with this (CUSTODY_MAC_KEY).
+CUSTODY_MAC_KEY = "test-custody-mac-key-0123456789abcdef"
+RETIRED_SECRET = "old-rotated-app-secret-01"
 VERIFY_TOKEN = "test-verify-token"
 PHONE_NUMBER_ID = "106540352242922"
 DISPLAY_NUMBER = "15550783881"

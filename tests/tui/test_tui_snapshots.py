@@ -26,9 +26,9 @@ from textual.widgets import DataTable, Input, Static
 from admin.connection import Archive, open_archive
 from admin.durable_api import CONTINUATION_HEADER, DurableApi, DurableSettings
 from devhost.azurite import Azurite
-from storage.envelope import new_envelope
 from tests.admin import seed
 from tests.support import webhooks
+from tests.support.envelopes import meta_envelope
 from tests.support.pipeline_env import use_archive
 from tui.app import ArchiveAdminApp
 
@@ -50,7 +50,7 @@ def at(hour: int, minute: int) -> datetime:
 
 def archive_fixed(doc: dict[str, Any] | bytes, received: datetime, **kwargs: Any) -> None:
     body = doc if isinstance(doc, bytes) else webhooks.body_of(doc)
-    seed.archive_envelope(new_envelope("meta", body, received), **kwargs)
+    seed.archive_envelope(meta_envelope(body, received), **kwargs)
 
 
 def ts(hour: int, minute: int) -> int:
@@ -76,13 +76,14 @@ class FixedDurable:
 
     def __call__(self, method: str, url: str, headers: dict[str, str], body: bytes | None
                  ) -> tuple[int, dict[str, str], bytes]:
-        status = parse_qs(urlsplit(url).query).get("runtimeStatus", [""])[0]
+        statuses = parse_qs(urlsplit(url).query).get("runtimeStatus", [""])[0].split(",")
         rows: list[dict[str, Any]] = [
             {"instanceId": f"{status.lower()}-{i:03d}", "name": "archive_event",
              "runtimeStatus": status, "createdTime": "2025-07-01T08:00:00Z",
              "lastUpdatedTime": "2025-07-01T08:00:09Z",
              "output": "Orchestrator function 'archive_event' failed: Activity function "
                        "'store_record' failed: ServiceResponseError: connection reset"}
+            for status in statuses
             for i in range(self.COUNTS.get(status, 0))
         ]
         return 200, {CONTINUATION_HEADER: "null"}, json.dumps(rows).encode()

@@ -45,3 +45,16 @@ def test_uses_compare_digest(monkeypatch: pytest.MonkeyPatch) -> None:
     assert handshake.hmac is hmac  # type: ignore[attr-defined]
     assert handshake_challenge(GOOD, "tok-123") == "1158201444"
     assert seen == [b"tok-123"]
+
+
+@pytest.mark.parametrize(
+    "challenge",
+    ["<script>alert(1)</script>", "a b", "x" * 129, "1158201444\r\nSet-Cookie: a=b", "ünï"],
+)
+def test_challenge_outside_the_safe_alphabet_is_not_reflected(challenge: str) -> None:
+    assert handshake_challenge({**GOOD, "hub.challenge": challenge}, "tok-123") is None
+
+
+def test_challenge_of_the_safe_alphabet_is_reflected() -> None:
+    challenge = "Ab_-09" * 21 + "xy"  # 128 characters
+    assert handshake_challenge({**GOOD, "hub.challenge": challenge}, "tok-123") == challenge

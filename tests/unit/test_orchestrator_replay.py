@@ -93,9 +93,12 @@ def _last_actions(state: dict[str, Any]) -> list[dict[str, Any]]:
     return state["actions"][-1] if state["actions"] else []
 
 
+REF = {"source": "meta", "index": 0, "instance_id": "meta-message-x"}
+
+
 def _input(media: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"event": _event(media), "raw": RAW, "received_at": "2026-11-26T12:00:00+00:00",
-            "media_retry": {"first_retry_ms": 1000, "max_attempts": 3}}
+            "event_ref": REF, "media_retry": {"first_retry_ms": 1000, "max_attempts": 3}}
 
 
 def test_text_event_costs_exactly_one_activity() -> None:
@@ -107,7 +110,9 @@ def test_text_event_costs_exactly_one_activity() -> None:
     payload = actions[0]["input"]
     payload = json.loads(payload) if isinstance(payload, str) else payload
     assert payload["media"] == [] and payload["raw"] == RAW
-    assert payload["received_at"] == "2026-11-26T12:00:00+00:00"
+    # Pointers only: store_record re-derives the event from the verified raw body.
+    assert payload["event_ref"] == REF
+    assert "event" not in payload and "hi" not in json.dumps(payload)
 
     history.scheduled(0, module.STORE_RECORD)
     history.new_episode()
@@ -193,3 +198,35 @@ def test_media_retry_exhaustion_records_unavailable_with_reason() -> None:
     done = history.run()
     assert done["isDone"] is True
     assert done["output"]["media"] == ["unavailable"]
+
+
+def test_store_record_giving_up_leaves_a_failure_row_before_the_instance_fails() -> None:
+    history = History(_input())
+    history.scheduled(0, module.STORE_RECORD)
+    task_id = 0
+    attempts = module.STORE_RETRY["max_attempts"]
+    for attempt in range(attempts):
+        history.new_episode()
+        history.failed(task_id, "custody: raw body's stored signature does not verify")
+        history.timer(task_id + 1)
+        if attempt < attempts - 1:
+            task_id += 2
+            history.scheduled(task_id, module.STORE_RECORD)
+    state = history.run()
+    assert state["isDone"] is False
+    (note,) = _last_actions(state)
+    assert note["functionName"] == module.NOTE_RECORD_FAILURE
+    note_input = note["input"] if isinstance(note["input"], dict) else json.loads(note["input"])
+    assert note_input["reason"].startswith("custody:")
+    assert note_input["instance_id"] == "meta-message-x"
+    assert note_input["input"] == {"raw": RAW, "event_ref": REF}
+
+    history.scheduled(task_id + 2, module.NOTE_RECORD_FAILURE)
+    history.new_episode()
+    history.completed(task_id + 2, {"kind": "quarantined", "path": "q.bin"})
+    # The SDK reports a failed orchestration by raising with the state attached.
+    with pytest.raises(Exception, match="custody: raw body") as failed:
+        history.run()
+    done = json.loads(str(failed.value).split("$OutOfProcData$:", 1)[1])
+    # The SDK marks the failure by "error" (the host fails the instance on the raise).
+    assert done["error"].startswith("custody:")

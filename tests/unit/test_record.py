@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from archive.custody import METHOD_META, Custody
 from archive.events import CanonicalEvent
 from archive.identity import event_fingerprint
 from archive.layout import record_blob_name
@@ -23,7 +24,7 @@ RECEIVED = datetime(2024, 5, 31, 16, 9, tzinfo=UTC)
 RAW = RawRef(path="year=2024/month=05/day=31/" + "a" * 64 + ".json", sha256="a" * 64)
 REQUIRED = {"schema", "event", "direction", "provider", "message_id", "from", "to",
             "conversation", "timestamp", "received_at", "type", "content", "status", "media",
-            "raw", "fingerprint", "fragment"}
+            "raw", "custody", "fingerprint", "fragment"}
 
 
 def _event(name: str) -> CanonicalEvent:
@@ -43,6 +44,21 @@ def test_record_fields() -> None:
     assert record["raw"] == {"path": RAW.path, "sha256": RAW.sha256}
     assert record["fingerprint"] == event_fingerprint(event)
     assert record["status"] is None and record["media"] == []
+    assert record["custody"] is None  # only the pipeline knows how the body was authenticated
+
+
+def test_custody_is_recorded_and_outside_the_fingerprint() -> None:
+    event = _event("text")
+    custody = Custody(METHOD_META, "sha256=" + "c" * 64, "0123456789abcdef", RECEIVED)
+    record = build_record(event, raw=RAW, received_at=RECEIVED, custody=custody)
+    assert record["custody"] == {
+        "method": "meta-hmac-sha256", "signed_by": "meta", "signature": "sha256=" + "c" * 64,
+        "key_id": "0123456789abcdef", "authenticated_at": "2024-05-31T16:09:00Z",
+        "verified": ["front-door", "queue-worker", "store-record"],
+    }
+    assert record["fingerprint"] == build_record(event, raw=RAW, received_at=RECEIVED)[
+        "fingerprint"
+    ]
 
 
 def test_status_record() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from archive.events import CanonicalEvent
 from archive.meta.parser import parse_webhook
@@ -18,11 +19,23 @@ class Parsed:
 
 
 def parse_body(source: str, body: bytes, received_at: datetime) -> Parsed:
-    """Never raises: problems are returned (ids and error names only, never content)."""
+    """Never raises: problems are returned (ids and error names only, never content).
+
+    Deterministic in (source, body, received_at): store_record and custody checks
+    re-derive records by parsing the stored raw body again.
+    """
     if source == "meta":
         result = parse_webhook(body, received_at=received_at)
         return Parsed(result.events, result.problems)
     try:
-        return Parsed((parse_outbound(json.loads(body)),), ())
+        return Parsed((parse_outbound(json.loads(body), received_at=received_at),), ())
     except (OutboundError, ValueError, RecursionError) as exc:
         return Parsed((), (f"outbound capture rejected: {type(exc).__name__}",))
+
+
+def event_skeleton(event: CanonicalEvent) -> dict[str, Any]:
+    """The event without its words: ids, time, status and media list (Durable inputs)."""
+    data = event.to_dict()
+    data["content"] = {}
+    data["fragment"] = {}
+    return data
