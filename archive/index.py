@@ -29,13 +29,33 @@ from archive.timestamps import from_iso, require_aware
 
 FAILURES_TABLE = TABLE_FAILURES
 
-FailureKind = Literal["media_unavailable", "conflict", "unparseable", "webhook_error"]
+FailureKind = Literal[
+    "media_unavailable",
+    "conflict",
+    "unparseable",
+    "webhook_error",
+    # A body that failed re-verification in the worker (kept in `quarantine`).
+    "quarantined",
+    # A poison message drained into `deadletter` so it never ages out.
+    "deadletter",
+    # A raw body of a day without all of its records and no other explanation.
+    "reconcile_missing",
+    # store_record exhausted its retries: the orchestration fails after this row.
+    "record_failed",
+]
 LATEST_STATUS_ROW = "latest-status"
 TICKS_WIDTH = 19
 _EPOCH_MIN = datetime(1, 1, 1, tzinfo=UTC)
 _EPOCH_MAX = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
-# Table string properties hold at most 64 KiB; detail is a diagnostic, not evidence.
-_MAX_DETAIL_CHARS = 16_000
+# A Table string property holds at most 64 KiB of UTF-16 (about 32K characters) and an
+# entity 1 MiB. A failure row is a diagnostic that points at the evidence (raw body,
+# record), so its provider-controlled parts are bounded far below those limits.
+MAX_DETAIL_CHARS = 16_000
+MAX_REASON_CHARS = 1_000
+MAX_REF_CHARS = 256
+_REF_PREFIX_CHARS = 160
+# A detail field is kept verbatim in an oversized detail only up to this size.
+_MAX_KEPT_FIELD_CHARS = 2_000
 
 STATUS_RANK: dict[str, int] = {
     "sent": 1,
@@ -238,21 +258,79 @@ def latest_status_wins(
     return candidate_ts > current_ts
 
 
+def _well_formed(text: str) -> str:
+    """Lone surrogates (json.loads makes them from ``"\\ud800"``) cannot be sent as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+def _bounded_reason(reason: str) -> str:
+    reason = _well_formed(reason)
+    if len(reason) <= MAX_REASON_CHARS:
+        return reason
+    marker = f" ... [truncated: {len(reason)} chars]"
+    # str slices by code point and lone surrogates are gone, so no character is split.
+    return reason[: MAX_REASON_CHARS - len(marker)] + marker
+
+
+def _bounded_ref(ref: str, ref_hash: str) -> str:
+    readable = _well_formed(ref)
+    if len(readable) <= MAX_REF_CHARS:
+        return readable
+    # The hash of the whole ref tells two long refs apart; the prefix says where to look.
+    return f"{readable[:_REF_PREFIX_CHARS]}...sha256:{ref_hash}"
+
+
+def _bounded_detail(detail: dict[str, Any]) -> str:
+    """Detail as JSON, never cut mid-document: oversized fields are named, not kept.
+
+    Truncating the text would leave invalid JSON; a blob pointer would add a write (that
+    can fail) to the failure path for data the raw body already holds. So an oversized
+    detail keeps its small fields and lists the dropped ones with their sizes.
+    """
+    full = json.dumps(detail, sort_keys=True, default=str)
+    if len(full) <= MAX_DETAIL_CHARS:
+        return full
+    budget = MAX_DETAIL_CHARS // 2
+    kept: dict[str, Any] = {}
+    dropped: dict[str, int] = {}
+    for key in sorted(detail, key=str):
+        size = len(json.dumps(detail[key], default=str))  # of the field's JSON text
+        cost = size + len(json.dumps(str(key))) + 2
+        if size <= _MAX_KEPT_FIELD_CHARS and cost <= budget:
+            kept[str(key)] = detail[key]
+            budget -= cost
+        else:
+            dropped[str(key)[:_REF_PREFIX_CHARS]] = size
+    summary = json.dumps(
+        {**kept, "_dropped": dropped, "_detail_chars": len(full)}, sort_keys=True, default=str
+    )
+    if len(summary) <= MAX_DETAIL_CHARS:
+        return summary
+    # Thousands of fields: even their names do not fit.
+    return json.dumps({**kept, "_dropped_fields": len(dropped), "_detail_chars": len(full)},
+                      sort_keys=True, default=str)
+
+
 def failure_entity(
     kind: FailureKind, *, day: str, ref: str, reason: str, detail: dict[str, Any]
 ) -> dict[str, Any]:
-    """Row for the failures table; the same failure recorded twice is the same row."""
-    detail_json = json.dumps(detail, sort_keys=True, default=str)
-    if len(detail_json) > _MAX_DETAIL_CHARS:
-        detail_json = detail_json[:_MAX_DETAIL_CHARS]
-    ref_hash = hashlib.sha256(ref.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    """Row for the failures table; the same failure recorded twice is the same row.
+
+    Provider-controlled text (error titles, media ids) can be any size, so ``reason``,
+    ``ref`` and ``detail`` are bounded and made well-formed: the row is always valid JSON
+    and inside the Table limits. The RowKey hashes the whole ``ref``, as it always did.
+    """
+    ref_hash = hashlib.sha256(ref.encode("utf-8", "surrogatepass")).hexdigest()
     return {
         "PartitionKey": kind,
-        "RowKey": f"{day}-{ref_hash}",
+        "RowKey": f"{day}-{ref_hash[:32]}",
         "kind": kind,
         "day": day,
-        "ref": ref,
-        "reason": reason,
-        "detail": detail_json,
+        "ref": _bounded_ref(ref, ref_hash),
+        "reason": _bounded_reason(reason),
+        "detail": _bounded_detail(detail),
     }
-

@@ -6,17 +6,21 @@ RAW_CONTAINER = "raw"
 RECORDS_CONTAINER = "records"
 MEDIA_CONTAINER = "media"
 AUDIT_CONTAINER = "audit"
-# Bodies that failed re-verification in the worker: kept (create-only), never parsed.
-QUARANTINE_CONTAINER = "quarantine"
+# Daily signed manifests, verification reports and disposal certificates.
+SEALS_CONTAINER = "seals"
 # Poison queue messages drained so that they never age out of the queue.
 DEADLETTER_CONTAINER = "deadletter"
+# Bodies that failed re-verification in the worker: kept (create-only), never parsed.
+QUARANTINE_CONTAINER = "quarantine"
+# In DESIGN.md's order (a consistency test compares them).
 CONTAINERS = (
     RAW_CONTAINER,
     RECORDS_CONTAINER,
     MEDIA_CONTAINER,
     AUDIT_CONTAINER,
-    QUARANTINE_CONTAINER,
+    SEALS_CONTAINER,
     DEADLETTER_CONTAINER,
+    QUARANTINE_CONTAINER,
 )
 
 INGEST_QUEUE = "ingest"

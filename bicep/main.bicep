@@ -1,6 +1,7 @@
 // WhatsApp compliance archive: one resource-group deployment.
 //   az deployment group create -g <rg> -f bicep/main.bicep -p bicep/main.bicepparam
-// See docs/deploy.md for the steps before and after (secrets, webhook, lock).
+// See docs/deploy.md for the steps before and after (secrets, webhook, lock),
+// and for the second, subscription-scope step (bicep/activity-log.bicep).
 
 targetScope = 'resourceGroup'
 
@@ -22,7 +23,7 @@ param tags object = {
 @maxValue(146000)
 param retentionDays int = 2557
 
-@description('Set to true after `wa-archive lock-retention` has locked the policy, so redeployments keep it locked.')
+@description('Set to true after `wa-archive lock-retention` has locked the policy (and the log archive policies are locked), so redeployments keep them locked.')
 param retentionPolicyLocked bool = false
 
 @description('Days in Hot before archived blobs move to Cool.')
@@ -62,6 +63,15 @@ param auditorsGroupPrincipalId string = ''
 @maxValue(730)
 param logRetentionDays int = 365
 
+@description('Email alerted when a Key Vault key is disabled or deleted or a resource lock is removed; empty for none.')
+param alertEmail string = ''
+
+@description('Comma-separated hosts media may be fetched from (https only); empty keeps the per-provider defaults.')
+param mediaHostAllowlist string = ''
+
+@description('Comma-separated business phone-number ids that outbound captures may come from.')
+param outboundSenderIds string = ''
+
 @description('Largest webhook body accepted, in bytes.')
 param maxWebhookBytes int = 1048576
 
@@ -93,6 +103,8 @@ var names = {
   keyVault: 'kv-${namePrefix}-${suffix}'
   hostStorage: 'st${namePrefix}host${suffix}'
   archiveStorage: 'st${namePrefix}arch${suffix}'
+  logArchive: 'st${namePrefix}logs${suffix}'
+  actionGroup: 'ag-${namePrefix}-${suffix}'
   plan: 'plan-${namePrefix}-${suffix}'
   functionApp: 'func-${namePrefix}-${suffix}'
 }
@@ -121,6 +133,20 @@ module monitoring 'modules/monitoring.bicep' = {
   }
 }
 
+// The access trail, kept immutable as long as the records (Log Analytics
+// keeps 730 days at most). Every diagnostic setting below writes here too.
+module logArchive 'modules/log-archive.bicep' = {
+  name: 'log-archive'
+  params: {
+    location: location
+    tags: tags
+    accountName: names.logArchive
+    skuName: archiveSkuName
+    retentionDays: retentionDays
+    retentionPolicyLocked: retentionPolicyLocked
+  }
+}
+
 module keyVault 'modules/keyvault.bicep' = {
   name: 'keyvault'
   params: {
@@ -130,7 +156,20 @@ module keyVault 'modules/keyvault.bicep' = {
     appPrincipalId: identities.outputs.appPrincipalId
     encryptionPrincipalId: identities.outputs.encryptionPrincipalId
     workspaceId: monitoring.outputs.workspaceId
+    logArchiveAccountId: logArchive.outputs.accountId
     softDeleteRetentionDays: 90
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    location: location
+    tags: tags
+    actionGroupName: names.actionGroup
+    alertEmail: alertEmail
+    vaultId: keyVault.outputs.vaultId
+    workspaceId: monitoring.outputs.workspaceId
   }
 }
 
@@ -142,6 +181,8 @@ module hostStorage 'modules/host-storage.bicep' = {
     accountName: names.hostStorage
     deploymentContainerName: 'app-package'
     appPrincipalId: identities.outputs.appPrincipalId
+    workspaceId: monitoring.outputs.workspaceId
+    logArchiveAccountId: logArchive.outputs.accountId
   }
 }
 
@@ -164,6 +205,7 @@ module archiveStorage 'modules/archive-storage.bicep' = {
     encryptionKeyName: keyVault.outputs.storageKeyName
     appPrincipalId: identities.outputs.appPrincipalId
     workspaceId: monitoring.outputs.workspaceId
+    logArchiveAccountId: logArchive.outputs.accountId
   }
 }
 
@@ -205,6 +247,10 @@ module functionApp 'modules/function-app.bicep' = {
     maxWebhookBytes: maxWebhookBytes
     maxMediaBytes: maxMediaBytes
     graphUrl: graphUrl
+    mediaHostAllowlist: mediaHostAllowlist
+    outboundSenderIds: outboundSenderIds
+    workspaceId: monitoring.outputs.workspaceId
+    logArchiveAccountId: logArchive.outputs.accountId
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
   }
@@ -223,4 +269,11 @@ output archiveStorageAccountName string = archiveStorage.outputs.accountName
 output keyVaultUri string = keyVault.outputs.vaultUri
 
 output keyVaultName string = keyVault.outputs.vaultName
+
+@description('Log archive account (immutable access trail); pass its id to bicep/activity-log.bicep.')
+output logArchiveAccountName string = logArchive.outputs.accountName
+output logArchiveAccountId string = logArchive.outputs.accountId
+
+@description('Log Analytics workspace; pass it to bicep/activity-log.bicep.')
+output workspaceId string = monitoring.outputs.workspaceId
 output functionAppName string = functionApp.outputs.appName

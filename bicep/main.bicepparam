@@ -20,6 +20,14 @@ param adminsGroupPrincipalId = ''
 param auditorsGroupPrincipalId = ''
 
 param logRetentionDays = 365
+
+// Alerted when a Key Vault key is disabled or deleted, or a resource lock is removed.
+param alertEmail = ''
+
+// Hosts media may be fetched from (comma list, https only); empty = per-provider defaults.
+param mediaHostAllowlist = ''
+// The firm's business phone-number ids (comma list) that outbound captures may come from.
+param outboundSenderIds = ''
 param maxWebhookBytes = 1048576
 param maxMediaBytes = 104857600
 param graphUrl = 'https://graph.facebook.com/v21.0'

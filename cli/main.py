@@ -16,6 +16,7 @@ SUBCOMMAND_MODULES = (
     "cli.dev",
     "cli.lock_retention",
     "cli.admin_commands",
+    "cli.custody",
     "cli.tui_command",
 )
 

@@ -4,8 +4,9 @@ Every call re-resolves the short-lived download URL from the media id (Meta's
 URLs expire after minutes), streams the bytes in blocks while hashing and
 counting them (never holding the file in memory), refuses anything over the size
 cap, checks Meta's sha256 when given, and commits the blob create-only.
-Errors raised here carry short reasons with ids and sizes only: they end up in
-Durable history and in the failures table.
+The lookup and the download go only to hosts on MEDIA_HOST_ALLOWLIST, within one
+deadline per attempt (storage.media_http). Errors raised here carry short reasons
+with ids and sizes only: they end up in Durable history and in the failures table.
 """
 
 from __future__ import annotations
@@ -14,20 +15,35 @@ import base64
 import hashlib
 import json
 import re
-import urllib.error
+import secrets
 import urllib.parse
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.client import HTTPResponse
+from http.client import HTTPException, HTTPResponse
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobBlock, ContainerClient, ContentSettings
+from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSettings
+
+from archive.media_hosts import HostAllowlist
+from storage.media_http import (
+    Deadline,
+    MediaFetchError,
+    interrupted,
+    open_checked,
+    read_chunks,
+)
+
+__all__ = [
+    "MediaFetchError", "MediaInfo", "StoredMedia", "clean_mime", "existing_media", "fetch_media",
+    "resolve", "sha256_matches", "store_chunks", "stream_to_blob",
+]
 
 CHUNK_BYTES = 4 * 1024 * 1024
-HTTP_TIMEOUT_SECONDS = 30
+# Per attempt: 100 MiB (WhatsApp's largest file) needs 0.35 MiB/s to make it, and
+# Meta's download URLs expire after about 5 minutes anyway; a retry re-resolves.
+DEFAULT_DEADLINE_SECONDS = 300.0
 # type/subtype with optional parameters ("audio/ogg; codecs=opus"). Anything else
 # (CR/LF, quotes, garbage) from the provider is not fit for a blob header.
 _MIME = re.compile(
@@ -37,10 +53,6 @@ _MIME = re.compile(
 # Media is evidence, never a page: a browser opening a blob URL downloads it
 # instead of rendering provider-supplied HTML or SVG in the storage origin.
 CONTENT_DISPOSITION = "attachment"
-
-
-class MediaFetchError(RuntimeError):
-    """This attempt failed; the orchestrator's RetryOptions decide whether to try again."""
 
 
 @dataclass(frozen=True)
@@ -61,34 +73,19 @@ class StoredMedia:
     mime_type: str | None
 
 
-def _open(url: str, token: str) -> HTTPResponse:
-    scheme = urllib.parse.urlsplit(url).scheme
-    if scheme not in ("http", "https"):
-        raise MediaFetchError(f"refusing media URL with scheme {scheme!r}")
-    request = urllib.request.Request(url)  # noqa: S310 - scheme checked above
-    # Unredirected: a redirect to another host must not carry the access token along.
-    request.add_unredirected_header("Authorization", f"Bearer {token}")
-    try:
-        response: HTTPResponse = urllib.request.urlopen(  # noqa: S310 - scheme checked above
-            request, timeout=HTTP_TIMEOUT_SECONDS
-        )
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        raise MediaFetchError(f"HTTP {exc.code}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise MediaFetchError(f"unreachable ({type(exc).__name__})") from None
-    return response
-
-
-def resolve(graph_url: str, media_id: str, token: str) -> MediaInfo:
+def resolve(
+    graph_url: str, media_id: str, token: str, *, allowlist: HostAllowlist, deadline: Deadline
+) -> MediaInfo:
     url = f"{graph_url.rstrip('/')}/{urllib.parse.quote(media_id, safe='')}"
     try:
-        with _open(url, token) as response:
+        with open_checked(url, token=token, allowlist=allowlist, deadline=deadline) as response:
             doc: Any = json.loads(response.read(64 * 1024))
     except MediaFetchError as exc:
         raise MediaFetchError(f"media lookup failed: {exc}") from None
     except ValueError:
         raise MediaFetchError("media lookup answered with non-JSON") from None
+    except (OSError, HTTPException) as exc:  # a read after the headers
+        raise interrupted("media lookup failed", exc, deadline) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("url"), str):
         raise MediaFetchError("media lookup answered without a url")
     size = doc.get("file_size")
@@ -114,8 +111,19 @@ def sha256_matches(expected: str, digest: bytes) -> bool:
     return expected.lower() == digest.hex() or expected == base64.b64encode(digest).decode()
 
 
-def _block_id(index: int) -> str:
-    return base64.b64encode(f"{index:08d}".encode()).decode()
+def _block_ids() -> Iterator[str]:
+    """This attempt's block ids: a random prefix, then the block's index.
+
+    Uncommitted blocks belong to the blob name, not to the attempt. Two attempts of
+    one media item can stream at once (a retried activity whose first run is still
+    alive); with shared ids one attempt's Put Block would replace the other's and
+    the commit would mix them. The ids keep one length, as Azure requires per blob.
+    """
+    prefix = secrets.token_hex(8)
+    index = 0
+    while True:
+        yield base64.b64encode(f"{prefix}-{index:08d}".encode()).decode()
+        index += 1
 
 
 def existing_media(container: ContainerClient, blob_path: str) -> StoredMedia | None:
@@ -143,44 +151,89 @@ def stream_to_blob(
     *,
     max_bytes: int,
     content_type: str,
+    allowlist: HostAllowlist,
+    deadline: Deadline,
 ) -> StoredMedia:
     if info.file_size is not None and info.file_size > max_bytes:
         raise MediaFetchError(f"media is {info.file_size} bytes, over the {max_bytes} cap")
+    try:
+        response = open_checked(info.url, token=token, allowlist=allowlist, deadline=deadline)
+    except MediaFetchError as exc:
+        raise MediaFetchError(f"media download failed: {exc}") from None
+    with response:
+        declared = response.headers.get("Content-Length")
+        length = int(declared) if declared and declared.isdigit() else None
+        if length is not None and length > max_bytes:
+            raise MediaFetchError(
+                f"media download failed: media is {declared} bytes, over the {max_bytes} cap"
+            )
+        return store_chunks(
+            container, blob_path, _downloaded(response, deadline, length),
+            max_bytes=max_bytes, content_type=content_type, expected_sha256=info.sha256,
+        )
+
+
+def _downloaded(
+    response: HTTPResponse, deadline: Deadline, length: int | None
+) -> Iterator[bytes]:
+    """The body's chunks; a failure while reading becomes a download reason."""
+    try:
+        yield from read_chunks(response, deadline, CHUNK_BYTES, length)
+    except MediaFetchError as exc:
+        raise MediaFetchError(f"media download failed: {exc}") from None
+    except (OSError, HTTPException) as exc:  # timeouts included
+        raise interrupted("media download interrupted", exc, deadline) from None
+
+
+def store_chunks(
+    container: ContainerClient,
+    blob_path: str,
+    chunks: Iterator[bytes],
+    *,
+    max_bytes: int,
+    content_type: str,
+    expected_sha256: str | None,
+) -> StoredMedia:
+    """Hash, count and stage `chunks` (one block each), then commit create-only."""
     blob = container.get_blob_client(blob_path)
     hasher = hashlib.sha256()
     blocks: list[BlobBlock] = []
+    block_ids = _block_ids()
     single: bytes | None = None
     size = 0
-    try:
-        with _open(info.url, token) as response:
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise MediaFetchError(f"media is {declared} bytes, over the {max_bytes} cap")
-            # One chunk of look-ahead: media that fits in a single chunk (most
-            # WhatsApp images and voice notes) is stored with one Put Blob instead
-            # of Put Block + Put Block List, a write transaction saved per item.
-            pending = response.read(CHUNK_BYTES)
-            while pending:
-                size += len(pending)
-                # Counted while streaming: Content-Length may be absent or wrong.
-                if size > max_bytes:
-                    raise MediaFetchError(f"media exceeds the {max_bytes} byte cap")
-                hasher.update(pending)
-                following = response.read(CHUNK_BYTES)
-                if not following and not blocks:
-                    single = pending
-                    break
-                block_id = _block_id(len(blocks))
-                blob.stage_block(block_id, pending)
-                blocks.append(BlobBlock(block_id=block_id))
-                pending = following
-    except MediaFetchError as exc:
-        raise MediaFetchError(f"media download failed: {exc}") from None
-    except (TimeoutError, OSError) as exc:
-        raise MediaFetchError(f"media download interrupted ({type(exc).__name__})") from None
+    # One chunk of look-ahead: media that fits in a single chunk (most WhatsApp
+    # images and voice notes) is stored with one Put Blob instead of Put Block +
+    # Put Block List, a write transaction saved per item.
+    pending = next(chunks, b"")
+    while pending:
+        size += len(pending)
+        # Counted while streaming: Content-Length may be absent or wrong.
+        if size > max_bytes:
+            raise MediaFetchError(f"media exceeds the {max_bytes} byte cap")
+        hasher.update(pending)
+        following = next(chunks, b"")
+        if not following and not blocks:
+            single = pending
+            break
+        block_id = next(block_ids)
+        blob.stage_block(block_id, pending)
+        blocks.append(BlobBlock(block_id=block_id))
+        pending = following
     digest = hasher.digest()
-    if info.sha256 and not sha256_matches(info.sha256, digest):
+    if expected_sha256 and not sha256_matches(expected_sha256, digest):
         raise MediaFetchError("sha256 mismatch between provider and downloaded bytes")
+    return _commit(blob, container, blocks, single, digest, size, content_type)
+
+
+def _commit(
+    blob: BlobClient,
+    container: ContainerClient,
+    blocks: list[BlobBlock],
+    single: bytes | None,
+    digest: bytes,
+    size: int,
+    content_type: str,
+) -> StoredMedia:
     settings = ContentSettings(
         content_type=content_type, content_disposition=CONTENT_DISPOSITION
     )
@@ -199,11 +252,13 @@ def stream_to_blob(
             )
     except ResourceExistsError:
         # A parallel or earlier attempt won; its bytes are the same media id's bytes.
-        existing = existing_media(container, blob_path)
+        existing = existing_media(container, blob.blob_name)
         if existing is not None:
             return existing
         raise MediaFetchError("media blob exists without a recorded sha256") from None
-    return StoredMedia(blob_path=blob_path, sha256=digest.hex(), size=size, mime_type=content_type)
+    return StoredMedia(
+        blob_path=blob.blob_name, sha256=digest.hex(), size=size, mime_type=content_type
+    )
 
 
 def fetch_media(
@@ -216,9 +271,16 @@ def fetch_media(
     blob_name_for: Callable[[str | None], str],
     fallback_mime: str | None,
     max_bytes: int,
+    allowlist: HostAllowlist,
+    deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
 ) -> StoredMedia:
-    """Resolve, download and store one media item; raise MediaFetchError for this attempt."""
-    info = resolve(graph_url, media_id, token)
+    """Resolve, download and store one media item; raise MediaFetchError for this attempt.
+
+    The token goes to the Graph host and the download host only, and only if
+    `allowlist` admits them; `deadline_seconds` bounds the whole attempt.
+    """
+    deadline = Deadline(deadline_seconds)
+    info = resolve(graph_url, media_id, token, allowlist=allowlist, deadline=deadline)
     mime = clean_mime(info.mime_type) or clean_mime(fallback_mime)
     blob_path = blob_name_for(mime)
     already = existing_media(container, blob_path)
@@ -233,4 +295,6 @@ def fetch_media(
         token,
         max_bytes=max_bytes,
         content_type=mime or "application/octet-stream",
+        allowlist=allowlist,
+        deadline=deadline,
     )

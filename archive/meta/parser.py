@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from archive.canonical import canonical_json, sha256_hex
+from archive.dispatch import ItemRoute, dispatch_items
 from archive.events import CanonicalEvent, Direction, EventKind, StatusInfo
 from archive.meta.messages import normalize_message
 from archive.meta.shapes import dicts, items, obj, pick, text
@@ -247,6 +248,32 @@ def _context(entry: dict[str, Any], field: str, value: dict[str, Any]) -> _Chang
     )
 
 
+@dataclass(frozen=True)
+class _Scope:
+    builder: _Builder
+    ctx: _ChangeContext
+
+
+def _inbound(scope: _Scope, where: str, item: dict[str, Any]) -> None:
+    scope.builder.message(where, item, scope.ctx, "inbound")
+
+
+def _echo(scope: _Scope, where: str, item: dict[str, Any]) -> None:
+    # An echo is a message the business sent from the WhatsApp Business app.
+    scope.builder.message(where, item, scope.ctx, "outbound")
+
+
+def _status(scope: _Scope, where: str, item: dict[str, Any]) -> None:
+    scope.builder.status(where, item, scope.ctx)
+
+
+# Which item lists of a change value each field carries; any other field is a system event.
+_ROUTES: dict[str, tuple[ItemRoute[_Scope], ...]] = {
+    FIELD_MESSAGES: (ItemRoute("messages", _inbound), ItemRoute("statuses", _status)),
+    FIELD_ECHOES: (ItemRoute("message_echoes", _echo),),
+}
+
+
 def _change(builder: _Builder, where: str, entry: dict[str, Any], change: object) -> None:
     if not isinstance(change, dict):
         builder.problems.append(f"{where}: change is not an object")
@@ -256,28 +283,14 @@ def _change(builder: _Builder, where: str, entry: dict[str, Any], change: object
     ctx = _context(entry, field, value)
     if not value:
         builder.problems.append(f"{where}: change has no value object")
-    if field == FIELD_MESSAGES:
-        for i, message in enumerate(items(value, "messages")):
-            if isinstance(message, dict):
-                builder.message(f"{where}.messages[{i}]", message, ctx, "inbound")
-            else:
-                builder.problems.append(f"{where}.messages[{i}]: not an object")
-        for i, status in enumerate(items(value, "statuses")):
-            if isinstance(status, dict):
-                builder.status(f"{where}.statuses[{i}]", status, ctx)
-            else:
-                builder.problems.append(f"{where}.statuses[{i}]: not an object")
-    elif field == FIELD_ECHOES:
-        for i, echo in enumerate(items(value, "message_echoes")):
-            if isinstance(echo, dict):
-                builder.message(f"{where}.message_echoes[{i}]", echo, ctx, "outbound")
-            else:
-                builder.problems.append(f"{where}.message_echoes[{i}]: not an object")
-    else:
+    routes = _ROUTES.get(field)
+    if routes is None:
         # Account, template and sync fields are not messages, but still evidence.
         builder.system(f"field:{field or 'missing'}", dict(change), ctx, entry.get("time"))
+    else:
+        dispatch_items(value, where, routes, _Scope(builder, ctx), builder.problems)
     builder.webhook_errors(where, items(value, "errors"), ctx, entry.get("time"))
-    if field in (FIELD_MESSAGES, FIELD_ECHOES):
+    if routes is not None:
         for key in sorted(set(value) - _KNOWN_VALUE_KEYS):
             builder.problems.append(f"{where}: unrecognized value key {key[:40]!r} archived")
             builder.unknown(f"value:{key}", {key: value[key]}, ctx, entry.get("time"))

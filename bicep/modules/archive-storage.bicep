@@ -1,5 +1,5 @@
 // The archive account: compliance data only. WORM containers (raw, records,
-// media, audit), the ingest queue and the index tables. Shared keys are off,
+// media, audit, seals, deadletter, quarantine), the ingest queue and the index tables. Shared keys are off,
 // every blob version is immutable for retentionDays from creation, and blobs,
 // queues and tables are encrypted with a customer-managed key from Key Vault.
 // Names must match archive/names.py (tests/bicep checks this).
@@ -64,11 +64,28 @@ param appPrincipalId string
 @description('Log Analytics workspace that receives the storage logs.')
 param workspaceId string
 
+@description('Log archive account: keeps the access logs immutable as long as the records (Log Analytics keeps 730 days at most).')
+param logArchiveAccountId string
+
 var containerNames = [
   'raw'
   'records'
   'media'
   'audit'
+  'seals'
+  'deadletter'
+  'quarantine'
+]
+// Where the app creates blobs. `audit` is missing on purpose: people write
+// audit entries under their own identity, and the app gets no role there, so
+// nothing running as the app can forge or add to the admin trail. `seals` gets
+// its writer with the daily seal job (issue 10), not before.
+var appBlobContainerNames = [
+  'raw'
+  'records'
+  'media'
+  'quarantine'
+  'deadletter'
 ]
 var queueNames = [
   'ingest'
@@ -83,7 +100,6 @@ var tableNames = [
 ]
 
 // Built-in role definition ids (learn.microsoft.com "Azure built-in roles").
-var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
 var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
 var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 
@@ -264,11 +280,59 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
   }
 }
 
-resource appContainerAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in containerNames: {
-  name: guid(containers[i].id, appPrincipalId, storageBlobDataContributor)
-  scope: containers[i]
+// Create-only for the app, enforced by Azure and not just by our client code.
+// The Azure ABAC reference ("Actions and attributes for Azure role assignment
+// conditions for Azure Blob Storage", learn.microsoft.com) lists Put Blob and
+// Put Block List under both `blobs/write` and `blobs/add/action`, and describes
+// add/action as "create a blob or snapshot, or append data"; `blobs/write` is
+// what an overwrite needs. So a role without `blobs/write` cannot replace a
+// blob's current version: If-None-Match:* becomes a platform rule. Not
+// confirmed from the docs available here: whether Put Block (staging a block
+// of a NEW blob, used for large media) authorises on add/action or needs
+// `blobs/write`; one vendor manual lists `blobs/write` for new block uploads.
+// If Azure answers 403 to Put Block, the fix belongs in the app (a single Put
+// Blob takes up to 5000 MiB, above MAX_MEDIA_BYTES), not in widening this role.
+// Likewise a create-only write to a name that exists may come back as 403
+// (AuthorizationPermissionMismatch: it would need `blobs/write`) rather than
+// 409; storage/blobs.py should then treat it as "exists" once a read confirms it.
+// No delete: expired versions are removed by a separate, audited job identity.
+resource appCreateOnlyRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(resourceGroup().id, accountName, 'wa-archive-app-create-only')
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+    roleName: 'WA Archive App Create-Only (${accountName})'
+    description: 'Read and create blobs in the archive WORM containers; no overwrite, no delete.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: []
+        notActions: []
+        dataActions: [
+          'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read'
+          'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action'
+        ]
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      resourceGroup().id
+    ]
+  }
+}
+
+resource appContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = [for name in appBlobContainerNames: {
+  parent: blobService
+  name: name
+}]
+
+resource appContainerAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in appBlobContainerNames: {
+  name: guid(appContainers[i].id, appPrincipalId, 'wa-archive-app-create-only')
+  scope: appContainers[i]
+  // The scope is an `existing` reference, so the containers must be made first.
+  dependsOn: [
+    containers
+  ]
+  properties: {
+    roleDefinitionId: appCreateOnlyRole.id
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }
@@ -299,6 +363,7 @@ resource blobAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = 
   scope: blobService
   properties: {
     workspaceId: workspaceId
+    storageAccountId: logArchiveAccountId
     logs: storageLogs
   }
 }
@@ -308,6 +373,7 @@ resource queueAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' =
   scope: queueService
   properties: {
     workspaceId: workspaceId
+    storageAccountId: logArchiveAccountId
     logs: storageLogs
   }
 }
@@ -317,7 +383,20 @@ resource tableAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' =
   scope: tableService
   properties: {
     workspaceId: workspaceId
+    storageAccountId: logArchiveAccountId
     logs: storageLogs
+  }
+}
+
+// Management-plane guard: deleting the account (or its resource group) needs
+// this lock removed first, which is itself an alerted, logged operation.
+// It does not touch data-plane deletes; the immutability policy covers those.
+resource accountLock 'Microsoft.Authorization/locks@2020-05-01' = {
+  name: 'archive-cannot-delete'
+  scope: account
+  properties: {
+    level: 'CanNotDelete'
+    notes: 'WhatsApp compliance archive: records under retention. Remove only with a recorded change (docs/deploy.md).'
   }
 }
 

@@ -67,6 +67,18 @@ param maxMediaBytes int
 @description('Meta Graph API base URL.')
 param graphUrl string
 
+@description('Comma-separated hosts media may be fetched from (https only); empty keeps the per-provider defaults.')
+param mediaHostAllowlist string
+
+@description('Comma-separated business phone-number ids outbound captures may come from.')
+param outboundSenderIds string
+
+@description('Log Analytics workspace that receives the Function app logs.')
+param workspaceId string
+
+@description('Log archive account: keeps the Function app logs immutable as long as the records.')
+param logArchiveAccountId string
+
 @description('Most instances Flex Consumption may scale out to.')
 @minValue(40)
 @maxValue(1000)
@@ -82,10 +94,13 @@ param instanceMemoryMB int
 
 // Key Vault secret names allow letters, digits and dashes only, so they
 // differ from the app setting names they feed.
+// Every one of them must be set before code is published (docs/deploy.md):
+// an unresolved reference reaches the app as its literal text.
 var secretReferences = {
   WHATSAPP_APP_SECRET: 'whatsapp-app-secret'
   WHATSAPP_ACCESS_TOKEN: 'whatsapp-access-token'
   WHATSAPP_VERIFY_TOKEN: 'whatsapp-verify-token'
+  CUSTODY_MAC_KEY: 'custody-mac-key'
 }
 
 // Built-in role definition id (learn.microsoft.com "Azure built-in roles").
@@ -109,6 +124,13 @@ var appSettings = {
   WHATSAPP_APP_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretReferences.WHATSAPP_APP_SECRET}/)'
   WHATSAPP_ACCESS_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretReferences.WHATSAPP_ACCESS_TOKEN}/)'
   WHATSAPP_VERIFY_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretReferences.WHATSAPP_VERIFY_TOKEN}/)'
+  // MACs bodies that carry no provider signature (outbound captures); only the app reads it.
+  CUSTODY_MAC_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretReferences.CUSTODY_MAC_KEY}/)'
+  MEDIA_HOST_ALLOWLIST: mediaHostAllowlist
+  OUTBOUND_SENDER_IDS: outboundSenderIds
+  // The poison-drain timer reads its schedule from this setting (%...% binding
+  // expression); without it the function cannot be indexed. Every 5 minutes.
+  POISON_DRAIN_SCHEDULE: '0 */5 * * * *'
   WHATSAPP_GRAPH_URL: graphUrl
   ARCHIVE_RETENTION_DAYS: string(retentionDays)
   MAX_WEBHOOK_BYTES: string(maxWebhookBytes)
@@ -219,6 +241,23 @@ resource telemetryAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisher)
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
+  }
+}
+
+// The host's own log (function executions, errors, the app's logging). It
+// carries ids and hashes only, never content (the app's logging rule).
+resource siteLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'app-logs'
+  scope: site
+  properties: {
+    workspaceId: workspaceId
+    storageAccountId: logArchiveAccountId
+    logs: [
+      {
+        category: 'FunctionAppLogs'
+        enabled: true
+      }
+    ]
   }
 }
 

@@ -20,6 +20,12 @@ param deploymentContainerName string
 @description('Principal id of the Function app identity.')
 param appPrincipalId string
 
+@description('Log Analytics workspace that receives the host account logs.')
+param workspaceId string
+
+@description('Log archive account: keeps the host account logs immutable.')
+param logArchiveAccountId string
+
 // Built-in role definition ids (learn.microsoft.com "Azure built-in roles").
 // The Functions host and the Durable task hub create their own queues, tables
 // and lease containers at run time, so these are granted on the account.
@@ -111,6 +117,75 @@ resource appAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for r
     principalType: 'ServicePrincipal'
   }
 }]
+
+// Writes and deletes on every service, reads on blobs (who fetched the code
+// package or a lease). Queue and table reads are left out: the Functions host
+// and the task hub poll them many times a second, which would make the log
+// cost grow with idle time while saying nothing about who did what.
+var hostLogs = {
+  blob: [
+    'StorageRead'
+    'StorageWrite'
+    'StorageDelete'
+  ]
+  queue: [
+    'StorageWrite'
+    'StorageDelete'
+  ]
+  table: [
+    'StorageWrite'
+    'StorageDelete'
+  ]
+}
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' existing = {
+  parent: account
+  name: 'default'
+}
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' existing = {
+  parent: account
+  name: 'default'
+}
+
+resource blobAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'audit-to-log-analytics'
+  scope: blobService
+  properties: {
+    workspaceId: workspaceId
+    storageAccountId: logArchiveAccountId
+    logs: [for category in hostLogs.blob: {
+      category: category
+      enabled: true
+    }]
+  }
+}
+
+resource queueAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'audit-to-log-analytics'
+  scope: queueService
+  properties: {
+    workspaceId: workspaceId
+    storageAccountId: logArchiveAccountId
+    logs: [for category in hostLogs.queue: {
+      category: category
+      enabled: true
+    }]
+  }
+}
+
+resource tableAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'audit-to-log-analytics'
+  scope: tableService
+  properties: {
+    workspaceId: workspaceId
+    storageAccountId: logArchiveAccountId
+    logs: [for category in hostLogs.table: {
+      category: category
+      enabled: true
+    }]
+  }
+}
 
 output accountName string = account.name
 output blobEndpoint string = account.properties.primaryEndpoints.blob

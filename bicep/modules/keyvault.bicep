@@ -23,6 +23,9 @@ param encryptionPrincipalId string
 @description('Log Analytics workspace that receives the AuditEvent log.')
 param workspaceId string
 
+@description('Log archive account: keeps AuditEvent immutable as long as the records.')
+param logArchiveAccountId string
+
 @description('Key Vault soft-delete retention, in days.')
 @minValue(7)
 @maxValue(90)
@@ -168,6 +171,7 @@ resource vaultAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' =
   scope: vault
   properties: {
     workspaceId: workspaceId
+    storageAccountId: logArchiveAccountId
     logs: [
       {
         category: 'AuditEvent'
@@ -177,6 +181,19 @@ resource vaultAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' =
   }
 }
 
+// Deleting the vault would take the archive's encryption key with it (purge
+// protection keeps it recoverable for softDeleteRetentionDays, no longer).
+// Data-plane key deletes are not stopped by a lock; alerts.bicep watches them.
+resource vaultLock 'Microsoft.Authorization/locks@2020-05-01' = {
+  name: 'vault-cannot-delete'
+  scope: vault
+  properties: {
+    level: 'CanNotDelete'
+    notes: 'Holds the WhatsApp compliance archive encryption key. Remove only with a recorded change (docs/deploy.md).'
+  }
+}
+
+output vaultId string = vault.id
 output vaultName string = vault.name
 output vaultUri string = vault.properties.vaultUri
 output storageKeyName string = storageKey.name

@@ -66,12 +66,14 @@ resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-
 }]
 
 // Admins append audit entries but must not delete or overwrite anything, and
-// no built-in role writes blobs without also deleting them.
+// no built-in role writes blobs without also deleting them. `blobs/write` is
+// left out as well: it is what replacing an existing blob needs, while
+// add/action creates new ones only, so an entry, once written, stays as written.
 resource auditAppender 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (hasAdmins) {
   name: guid(resourceGroup().id, accountName, 'wa-archive-audit-appender')
   properties: {
     roleName: 'WA Archive Audit Appender (${accountName})'
-    description: 'Read and create blobs in the archive audit container; no delete.'
+    description: 'Read and create blobs in the archive audit container; no overwrite, no delete.'
     type: 'CustomRole'
     permissions: [
       {
@@ -81,7 +83,6 @@ resource auditAppender 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if
         notActions: []
         dataActions: [
           'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read'
-          'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write'
           'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action'
         ]
         notDataActions: []

@@ -24,7 +24,9 @@ from tests.support.pipeline_env import use_archive
 
 pytestmark = pytest.mark.azurite
 
-SECRETS = {METHOD_META: [webhooks.APP_SECRET], METHOD_OUTBOUND: [webhooks.CUSTODY_MAC_KEY]}
+SECRETS: dict[str, list[str]] = {
+    METHOD_META: [webhooks.APP_SECRET], METHOD_OUTBOUND: [webhooks.CUSTODY_MAC_KEY]
+}
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from archive.index import failure_entity
-from storage.envelope import Envelope
 from storage.clients import table_service
+from storage.envelope import Envelope
 from storage.index_reader import IndexReader
 from storage.index_writer import write_failure
 from tests.support import webhooks

@@ -14,8 +14,9 @@ from archive.events import CanonicalEvent, MediaRef
 from archive.layout import media_blob_name
 from archive.names import MEDIA_CONTAINER, SETTING_MAX_MEDIA_BYTES
 from orchestrations.steps import fetch_media_item
+from storage import settings
 from storage.media import MediaFetchError
-from tests.support.media_server import MediaItem, MediaServer
+from tests.support.media_server import TOKEN, MediaItem, MediaServer
 from tests.support.pipeline_env import use_archive
 
 pytestmark = pytest.mark.azurite
@@ -109,16 +110,23 @@ def _fetch_without_declared_size(
 ) -> None:
     from storage import media as media_module
     from storage.clients import blob_service
+    from storage.media_http import Deadline
 
-    info = media_module.resolve(media_server.base_url, media_id, "test-access-token")
+    allowlist = settings.media_host_allowlist()
+    deadline = Deadline(60)
+    info = media_module.resolve(
+        media_server.base_url, media_id, TOKEN, allowlist=allowlist, deadline=deadline
+    )
     info = media_module.MediaInfo(info.url, info.mime_type, None, None)
     media_module.stream_to_blob(
         blob_service().get_container_client(MEDIA_CONTAINER),
         media_blob_name(event, event.media[0], "image/jpeg"),
         info,
-        "test-access-token",
+        TOKEN,
         max_bytes=100_000,
         content_type="image/jpeg",
+        allowlist=allowlist,
+        deadline=deadline,
     )
 
 

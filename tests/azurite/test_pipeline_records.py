@@ -13,8 +13,8 @@ from azure.storage.blob import BlobServiceClient
 from archive.encoding import decode_id
 from archive.names import RECORDS_CONTAINER
 from storage.blobs import create_only, write_record
-from storage.envelope import Envelope
 from storage.clients import table_service
+from storage.envelope import Envelope
 from storage.index_reader import IndexReader
 from tests.support import webhooks
 from tests.support.envelopes import meta_envelope, store_envelope

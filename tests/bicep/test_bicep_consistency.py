@@ -111,11 +111,22 @@ def test_every_deployed_setting_is_read_by_someone() -> None:
     assert unknown == set()
 
 
+# DESIGN.md already names the settings of providers still to come (issue 13: WASender,
+# Twilio, and the public URL Twilio signs). They join names.py, Bicep and the code
+# together when their adapters land; until then they are listed here, not deployed.
+PENDING_PROVIDER_SETTINGS = frozenset({
+    "WASENDER_WEBHOOK_SECRET", "WASENDER_API_KEY", "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID",
+    "PUBLIC_BASE_URL",
+})
+
+
 def test_design_settings_table_matches_names_py() -> None:
     if not DESIGN.exists():
         assert names.SETTING_ARCHIVE_STORAGE in names_settings()
         return
-    assert design_settings(DESIGN) <= names_settings()
+    assert design_settings(DESIGN) - PENDING_PROVIDER_SETTINGS <= names_settings()
+    # A pending setting that names.py already defines must leave the pending list.
+    assert PENDING_PROVIDER_SETTINGS.isdisjoint(names_settings())
 
 
 def test_host_body_limit_is_the_webhook_cap() -> None:

@@ -243,7 +243,7 @@ def test_function_identity_roles_are_scoped_narrowly() -> None:
             roles.QUEUE_DATA_CONTRIBUTOR,
             roles.TABLE_DATA_CONTRIBUTOR,
         },
-        ("archive-storage.bicep", "containers"): {roles.BLOB_DATA_CONTRIBUTOR},
+        ("archive-storage.bicep", "appContainers"): {roles.CUSTOM},
         ("archive-storage.bicep", "queues"): {roles.QUEUE_DATA_CONTRIBUTOR},
         ("archive-storage.bicep", "tables"): {roles.TABLE_DATA_CONTRIBUTOR},
         ("keyvault.bicep", "manifestKey"): {roles.KV_CRYPTO_USER},

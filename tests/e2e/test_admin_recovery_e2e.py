@@ -32,11 +32,11 @@ from devhost.azurite import Azurite
 from ingest.worker import orchestration_input
 from orchestrations.archive_event import ORCHESTRATOR
 from orchestrations.recovery import RECOVERY_SCHEMA, addendum_blob_name
-from storage.blobs import create_only
 from storage.provision import ensure_archive_resources
+from storage.raw_bodies import store_raw
 from tests.e2e.pipeline_harness import DevHostProcess, http, wait_for
 from tests.support import webhooks
-from tests.support.envelopes import meta_envelope
+from tests.support.envelopes import custody_of, meta_envelope
 from tests.support.media_server import MediaItem, MediaServer
 from tests.support.pipeline_env import use_archive
 
@@ -160,7 +160,9 @@ def test_failed_orchestration_is_listed_and_restarted_with_its_input(
     listed = json.loads(capsys.readouterr().out)
     assert any(f["id"] == failed.id and f["reason"] == failed.reason for f in listed)
 
-    create_only(archive.container(RAW_CONTAINER), envelope.raw_path, body)  # cause fixed
+    # Cause fixed: the worker's write of the signed body, custody metadata included.
+    store_raw(archive.container(RAW_CONTAINER), envelope.raw_path, body, custody_of(envelope),
+              "meta")
     assert cli_main(["replay", "--id", failed.id]) == 0
     assert f"restarted orchestration {instance_id}" in capsys.readouterr().out
     done = wait_for("restarted instance completes", lambda: (

@@ -8,6 +8,14 @@ lookups (expired URL), always 404, announce a wrong sha256, or omit
 Content-Length (chunked) so the size cap must be enforced while streaming, or
 script the first lookups (`script=(500, 404, "stall")`: an HTTP status each, or a
 stall longer than the fetcher's socket timeout) before serving normally.
+
+For the media-fetch hardening tests an item can also answer a lookup `url` of the
+test's choosing, redirect its download (`redirect_to`, the first `redirects`
+downloads), or trickle its bytes (`trickle_seconds` between 1 KiB pieces). Every
+request is recorded with its Authorization header (`requests`), so a test can prove
+the token never reached a host. A server may bind another loopback address
+(`host="127.0.0.2"`) and serve without a token (`require_token=False`): the stand-in
+for a host that is not on MEDIA_HOST_ALLOWLIST.
 """
 
 from __future__ import annotations
@@ -33,8 +41,13 @@ class MediaItem:
     announce_sha256: str | None = None  # override the sha256 the lookup reports
     chunked: bool = False  # no Content-Length on the download
     script: tuple[int | str, ...] = ()  # answers to the first lookups: a status or "stall"
+    url: str | None = None  # the lookup answers this download url instead of its own
+    redirect_to: str | None = None  # the first `redirects` downloads answer 302 to it
+    redirects: int = 1
+    trickle_seconds: float = 0.0  # pause between 1 KiB pieces of the download
     lookups: int = 0
     downloads: int = 0
+    redirected: int = 0
 
     @property
     def sha256(self) -> str:
@@ -42,10 +55,12 @@ class MediaItem:
 
 
 class MediaServer:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", *, require_token: bool = True) -> None:
         self.items: dict[str, MediaItem] = {}
         self.unauthorized = 0
-        # Longer than storage.media.HTTP_TIMEOUT_SECONDS (30), so the fetcher times out.
+        self.require_token = require_token
+        self.requests: list[tuple[str, str | None]] = []  # (path, Authorization header)
+        # Longer than storage.media_http.HTTP_TIMEOUT_SECONDS (30), so the fetcher times out.
         self.stall_seconds = 31.0
         server = self
 
@@ -58,12 +73,23 @@ class MediaServer:
             def do_GET(self) -> None:
                 server._handle(self)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = ThreadingHTTPServer((host, 0), Handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def host(self) -> str:
+        return str(self._httpd.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    def download_url(self, media_id: str, host: str | None = None) -> str:
+        return f"http://{host or self.host}:{self.port}/download/{quote(media_id, safe='')}"
 
     def add(self, media_id: str, item: MediaItem) -> MediaItem:
         self.items[media_id] = item
@@ -85,7 +111,8 @@ class MediaServer:
         h.wfile.write(body)
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
-        if h.headers.get("Authorization") != f"Bearer {TOKEN}":
+        self.requests.append((h.path, h.headers.get("Authorization")))
+        if self.require_token and h.headers.get("Authorization") != f"Bearer {TOKEN}":
             self.unauthorized += 1
             self._send(h, 401, b'{"error":"unauthorized"}', "application/json")
             return
@@ -106,7 +133,7 @@ class MediaServer:
             self._send(h, 404, b'{"error":"expired"}', "application/json")
             return
         doc = {
-            "url": f"{self.base_url}/download/{quote(media_id, safe='')}",
+            "url": item.url or self.download_url(media_id),
             "mime_type": item.mime_type,
             "sha256": item.announce_sha256 or item.sha256,
             "file_size": len(item.data),
@@ -127,6 +154,16 @@ class MediaServer:
             self._send(h, 404, b"", "application/octet-stream")
             return
         item.downloads += 1
+        if item.redirect_to and item.redirected < item.redirects:
+            item.redirected += 1
+            h.send_response(302)
+            h.send_header("Location", item.redirect_to)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
+        if item.trickle_seconds:
+            self._trickle(h, item)
+            return
         if not item.chunked:
             self._send(h, 200, item.data, item.mime_type)
             return
@@ -138,3 +175,16 @@ class MediaServer:
             chunk = item.data[start : start + 65536]
             h.wfile.write(f"{len(chunk):X}\r\n".encode() + chunk + b"\r\n")
         h.wfile.write(b"0\r\n\r\n")
+
+    def _trickle(self, h: BaseHTTPRequestHandler, item: MediaItem) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", item.mime_type)
+        h.send_header("Content-Length", str(len(item.data)))
+        h.end_headers()
+        try:
+            for start in range(0, len(item.data), 1024):
+                h.wfile.write(item.data[start : start + 1024])
+                h.wfile.flush()
+                time.sleep(item.trickle_seconds)
+        except OSError:
+            h.close_connection = True  # the fetcher gave up: expected

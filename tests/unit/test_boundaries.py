@@ -1,9 +1,18 @@
-"""Architecture rules: archive/ is pure; tui/ does not depend on the Functions runtime."""
+"""Architecture rules: the import layering of every package, checked from the source.
+
+Floors, lowest first: ``archive`` (pure core) < ``storage`` (Azure adapters) <
+``orchestrations`` < ``ingest`` (triggers) ; ``admin`` < ``tui`` / ``cli``. A floor never
+imports one above it. ``tui`` reaches storage only through ``admin``; it may import the
+pure ``archive`` core (names, encodings, formats): that reads nothing and writes
+nothing, so it bypasses no access path, and re-exporting it through ``admin`` would only
+add pass-through code.
+"""
 
 import ast
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,9 +27,50 @@ TUI = ROOT / "tui"
 FORBIDDEN_IMPORTS = {
     "azure", "textual", "aiohttp", "os", "pathlib", "io", "subprocess", "socket", "shutil",
     "time", "random", "secrets", "uuid", "urllib", "http", "requests", "httpx", "asyncio",
-    "tempfile", "glob", "sqlite3", "logging",
+    "tempfile", "glob", "sqlite3", "logging", "importlib",
 }
-FORBIDDEN_CALLS = {"now", "utcnow", "today", "getenv", "open", "input", "environ", "urandom"}
+# Pure parts of otherwise forbidden standard-library packages.
+PURE_SUBMODULES = {"urllib.parse"}
+FORBIDDEN_CALLS = {
+    "now", "utcnow", "today", "getenv", "open", "input", "environ", "urandom", "__import__",
+}
+STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Modules under ``package`` import none of ``forbidden``; with ``allowed`` set, they
+    import only the standard library (when ``stdlib``) and those packages."""
+
+    name: str
+    package: str
+    forbidden: frozenset[str] = frozenset()
+    allowed: frozenset[str] | None = None
+    stdlib: bool = True
+
+    def breaks(self, imported: str) -> bool:
+        top = imported.split(".")[0]
+        if any(imported == f or imported.startswith(f + ".") for f in self.forbidden):
+            return True
+        if self.allowed is None:
+            return False
+        return not ((self.stdlib and top in STDLIB) or top in self.allowed)
+
+
+TRIGGERS = frozenset({"ingest", "orchestrations", "function_app"})
+ADMIN_TOOLS = frozenset({"admin", "tui", "cli"})
+
+RULES: tuple[Rule, ...] = (
+    Rule("archive is the pure core: standard library and itself only",
+         "archive", allowed=frozenset({"archive"})),
+    Rule("storage imports no trigger and no admin tool",
+         "storage", forbidden=TRIGGERS | ADMIN_TOOLS | {"devhost"}),
+    Rule("ingest imports no admin tool", "ingest", forbidden=ADMIN_TOOLS | {"devhost"}),
+    Rule("orchestrations import no trigger module and no admin tool",
+         "orchestrations", forbidden=ADMIN_TOOLS | {"ingest", "function_app", "devhost"}),
+    Rule("tui talks to storage only through admin",
+         "tui", allowed=frozenset({"tui", "admin", "archive", "textual", "rich"})),
+)
 
 
 def _modules(folder: Path) -> list[Path]:
@@ -28,6 +78,10 @@ def _modules(folder: Path) -> list[Path]:
 
 
 def _imports(path: Path) -> set[str]:
+    """Absolute imports anywhere in the module (also under TYPE_CHECKING or in functions).
+
+    Relative imports are skipped: from inside a top-level package they cannot leave it.
+    """
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found: set[str] = set()
     for node in ast.walk(tree):
@@ -50,14 +104,86 @@ def _names_used(path: Path) -> set[str]:
     return used
 
 
+def check_layering(root: Path, rules: tuple[Rule, ...] = RULES) -> list[str]:
+    """Every broken rule as ``<module>: <import> (<rule>)``; empty when the layering holds."""
+    found: list[str] = []
+    for rule in rules:
+        folder = root / rule.package
+        for path in _modules(folder) if folder.is_dir() else []:
+            module = path.relative_to(root).as_posix()
+            imported = _imports(path)
+            for name in sorted(imported):
+                parent = name.rsplit(".", 1)[0] if "." in name else None
+                # `from x import y` yields `x` and `x.y`: report the pair once, as `x`.
+                if rule.breaks(name) and not (parent in imported and rule.breaks(parent)):
+                    found.append(f"{module}: {name} ({rule.name})")
+    return found
+
+
+def test_every_layer_keeps_its_imports() -> None:
+    assert check_layering(ROOT) == []
+
+
+def test_each_rule_has_modules_to_check() -> None:
+    for rule in RULES:
+        assert _modules(ROOT / rule.package), rule.package
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, source in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source, encoding="utf-8")
+
+
+def test_the_checker_reports_every_kind_of_violation(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "archive/__init__.py": "",
+        "archive/ok.py": "import json\nfrom archive.events import X\nfrom . import sibling\n",
+        "archive/bad.py": "import requests\n",
+        "storage/bad.py": "from ingest.worker import prepare\n",
+        "ingest/bad.py": "import admin.detail\n",
+        "orchestrations/bad.py": "if False:\n    from archive import x\n"
+                                 "def f():\n    import ingest.parsing\n",
+        "tui/ok.py": "from admin.detail import MessageDetail\nfrom textual.app import App\n",
+        "tui/bad.py": "from storage.clients import table_service\n",
+    })
+    assert sorted(check_layering(tmp_path)) == sorted([
+        "archive/bad.py: requests (archive is the pure core: standard library and itself only)",
+        "storage/bad.py: ingest.worker (storage imports no trigger and no admin tool)",
+        "ingest/bad.py: admin.detail (ingest imports no admin tool)",
+        "orchestrations/bad.py: ingest.parsing"
+        " (orchestrations import no trigger module and no admin tool)",
+        "tui/bad.py: storage.clients (tui talks to storage only through admin)",
+    ])
+
+
+def test_the_checker_passes_a_clean_tree(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "archive/a.py": "import hashlib\nfrom archive.b import c\n",
+        "storage/a.py": "from azure.data.tables import TableClient\nimport archive.index\n",
+        "ingest/a.py": "import orchestrations.steps\nimport storage.blobs\n",
+        "orchestrations/a.py": "from archive.parsing import parse_body\n",
+        "tui/a.py": "from admin.detail import MessageDetail\nfrom archive.names import X\n"
+                    "from rich.text import Text\n",
+    })
+    assert check_layering(tmp_path) == []
+
+
 def test_archive_has_modules_to_check() -> None:
     names = {p.relative_to(ARCHIVE).as_posix() for p in _modules(ARCHIVE)}
-    assert {"encoding.py", "meta/parser.py", "record.py", "index.py"} <= names
+    assert {"encoding.py", "meta/parser.py", "record.py", "index.py", "parsing.py"} <= names
+
+
+def _impure(name: str) -> bool:
+    if any(name == pure or name.startswith(pure + ".") for pure in PURE_SUBMODULES):
+        return False
+    return name.split(".")[0] in FORBIDDEN_IMPORTS
 
 
 @pytest.mark.parametrize("path", _modules(ARCHIVE), ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_archive_module_imports_nothing_impure(path: Path) -> None:
-    bad = {name for name in _imports(path) if name.split(".")[0] in FORBIDDEN_IMPORTS}
+    bad = {name for name in _imports(path) if _impure(name)}
     assert not bad, f"{path.name} imports {sorted(bad)}"
 
 
@@ -104,3 +230,4 @@ def test_scanner_detects_a_violation(tmp_path: Path) -> None:
     assert "azure.functions" in _imports(sample)
     assert "os.environ" in _imports(sample)
     assert "now" in _names_used(sample)
+    assert _impure("urllib.request") and _impure("os.path") and not _impure("urllib.parse")
