@@ -83,8 +83,11 @@ def test_no_phone_number_text_or_path_in_any_log_line(
     records = BlobServiceClient.from_connection_string(conn).get_container_client(
         RECORDS_CONTAINER
     )
-    names = wait_for("five records", lambda: (n := [b.name for b in records.list_blobs()])
-                     and len(n) >= 5 and n, timeout=180)
+    def five_records() -> list[str] | None:
+        found = [b.name for b in records.list_blobs()]
+        return found if len(found) >= 5 else None
+
+    names = wait_for("five records", five_records, timeout=180)
     time.sleep(2)  # let the last activity's log lines reach the file
 
     log = devhost.log_path.read_text(errors="replace")
