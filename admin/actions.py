@@ -1,15 +1,16 @@
 """The audited entry points: what the CLI and the TUI call for actions and views.
 
-Each function does the work, then appends one audit entry with the outcome. A failed
-action is audited too (result "error: ...") before the error propagates.
+Each one runs inside admin.audit.audited: an intent entry is written first (no
+entry, no action), and the outcome is written however the work ends, an error or
+Ctrl-C included. A replay also writes one entry per item before touching it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from admin.audit import record_action, who
-from admin.connection import AdminError, Archive
+from admin.audit import audited
+from admin.connection import Archive
 from admin.detail import MessageDetail, message_detail
 from admin.durable_api import DurableApi
 from admin.poison import PoisonMessage, peek_poison
@@ -25,24 +26,28 @@ def audited_search(
     continuation: str | None = None,
 ) -> SearchPage:
     target: dict[str, Any] = {"query": query.describe(), "page": bool(continuation)}
-    try:
+    with audited(archive, "search", target) as run:
         page = search(archive, query, page_size=page_size, continuation=continuation)
-    except AdminError as exc:
-        record_action(archive, "search", target, f"error: {exc}")
-        raise
-    record_action(archive, "search", target, f"ok: {len(page.rows)} rows from {page.table}")
+        run.result = f"ok: {len(page.rows)} rows from {page.table}"
     return page
 
 
 def audited_detail(archive: Archive, message_id: str) -> MessageDetail:
-    target = {"message_id": message_id}
-    try:
-        detail = message_detail(archive, message_id)
-    except AdminError as exc:
-        record_action(archive, "show", target, f"error: {exc}")
-        raise
-    record_action(archive, "show", target, "ok")
-    return detail
+    with audited(archive, "show", {"message_id": message_id}):
+        return message_detail(archive, message_id)
+
+
+def _replay_outcome(result: ReplayResult) -> str:
+    outcome = f"{len(result.replayed)} replayed"
+    if result.restarted:
+        outcome += f", {len(result.restarted)} orchestration(s) restarted"
+    if result.refetching:
+        outcome += f", {len(result.refetching)} media refetch(es) queued"
+    if result.requeued:
+        outcome += f", {len(result.requeued)} dead letter(s) requeued"
+    if result.not_found:
+        outcome += f", not found: {', '.join(result.not_found)}"
+    return outcome
 
 
 def audited_replay(
@@ -54,33 +59,26 @@ def audited_replay(
     durable: DurableApi | None = None,
 ) -> ReplayResult:
     target: dict[str, Any] = {"ids": ids or [], "all_poison": all_poison}
-    try:
-        result = replay(
-            archive, ids=ids, all_poison=all_poison, progress=progress, durable=durable,
-            who=who(archive),
-        )
-    except AdminError as exc:
-        record_action(archive, "replay", target, f"error: {exc}")
-        raise
-    target["replayed"] = result.replayed
-    target["restarted"] = result.restarted
-    target["refetching"] = result.refetching
-    outcome = f"ok: {len(result.replayed)} replayed"
-    if result.restarted:
-        outcome += f", {len(result.restarted)} orchestration(s) restarted"
-    if result.refetching:
-        outcome += f", {len(result.refetching)} media refetch(es) queued"
-    if result.not_found:
-        outcome += f", not found: {', '.join(result.not_found)}"
-    record_action(archive, "replay", target, outcome)
+    result = ReplayResult()
+    with audited(archive, "replay", target) as run:
+        try:
+            replay(
+                archive, ids=ids, all_poison=all_poison, progress=progress, durable=durable,
+                who=run.actor, before_item=run.item, into=result,
+            )
+            run.result = f"ok: {_replay_outcome(result)}"
+        finally:
+            # What was done so far, also when the replay stops half-way.
+            target.update(result.to_json())
     return result
 
 
 def audited_payload(archive: Archive, message: PoisonMessage) -> str:
     """Open a poison message's payload (message content): a view worth auditing."""
-    record_action(archive, "view_payload", {"poison_message_id": message.message_id}, "ok")
-    return message.payload_pretty()
+    with audited(archive, "view_payload", {"poison_message_id": message.message_id}):
+        return message.payload_pretty()
 
 
 def find_poison(archive: Archive, message_id: str) -> PoisonMessage | None:
     return next((m for m in peek_poison(archive) if m.message_id == message_id), None)
+

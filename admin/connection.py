@@ -1,19 +1,23 @@
 """How the admin tools reach the archive account, and what to say when they cannot.
 
 Locally the connection string comes from `ARCHIVE_STORAGE` (environment) or from the
-settings file `wa-archive dev` writes (`.wa-archive/settings.json`). In Azure,
+settings file `wa-archive dev` writes into the project's data folder. In Azure,
 `--account <name>` signs in with DefaultAzureCredential: no keys are ever needed.
 
-The admin clients are built here rather than through storage.clients because that
-module reads only the environment and caches per process; the admin tools take the
-account on the command line and want short timeouts so an unreachable account
-fails fast with a message instead of a minute of retries.
+The data folder is the one `wa-archive dev` uses: `--data-dir`, else
+`$WA_ARCHIVE_DATA_DIR`, else `.wa-archive/` in this checkout. It is never looked up
+relative to the current directory: a settings file planted in whatever folder an
+admin happens to run from must not choose the account or the Durable API URL.
+
+Clients come from storage.clients (Profile.ADMIN: one quick retry, short timeouts),
+so an unreachable account fails fast with a message instead of a minute of retries.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,25 +34,30 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
-from azure.storage.blob import LinearRetry as BlobRetry
-from azure.storage.queue import LinearRetry as QueueRetry
 from azure.storage.queue import QueueClient, QueueServiceClient
 
 from archive.names import SETTING_ARCHIVE_STORAGE
+from storage.clients import (
+    ArchiveAccount,
+    Profile,
+    account_from_connection_string,
+    account_named,
+    credential,
+    service_client,
+)
 from storage.index_reader import IndexReader
 
-SETTINGS_FILE = Path(".wa-archive") / "settings.json"
+DATA_DIR_SETTING = "WA_ARCHIVE_DATA_DIR"
+SETTINGS_NAME = "settings.json"
 _REPO_ROOT = Path(__file__).resolve().parent.parent
-_TIMEOUTS: dict[str, Any] = {"connection_timeout": 3, "read_timeout": 20}
-# One quick retry: an admin at a terminal wants the error now, not after minutes.
-_RETRY: dict[str, Any] = {"backoff": 1, "retry_total": 1, "random_jitter_range": 0}
+DATA_DIR_NAME = ".wa-archive"  # in this checkout: what `wa-archive dev` uses by default
 
 # Data-plane roles an admin identity needs, per service (least privilege).
 ROLE_HINTS = {
     "queue": "Storage Queue Data Contributor (backlog, failures, replay)",
     "table": "Storage Table Data Reader (search, failures)",
     "blob": "Storage Blob Data Reader on records/raw/media and "
-    "Storage Blob Data Contributor on the audit container",
+    "the Audit Appender role on the audit container",
 }
 
 T = TypeVar("T")
@@ -66,22 +75,57 @@ class ArchiveTarget:
     connection_string: str | None = None
     account_name: str | None = None
 
-
-def settings_file_values(cwd: Path) -> dict[str, Any] | None:
-    """The first readable `wa-archive dev` settings file (cwd, then the repo root)."""
-    for candidate in (cwd / SETTINGS_FILE, _REPO_ROOT / SETTINGS_FILE):
-        if candidate.is_file():
-            try:
-                data: Any = json.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if isinstance(data, dict):
-                return data
-    return None
+    def account(self) -> ArchiveAccount:
+        if self.connection_string:
+            return account_from_connection_string(self.connection_string)
+        assert self.account_name is not None
+        return account_named(self.account_name)
 
 
-def _settings_file_connection(cwd: Path) -> str | None:
-    data = settings_file_values(cwd) or {}
+def data_dir(explicit: Path | None = None) -> Path:
+    """The project's data folder: --data-dir, else $WA_ARCHIVE_DATA_DIR, else the default."""
+    if explicit is not None:
+        return explicit
+    configured = os.environ.get(DATA_DIR_SETTING, "").strip()
+    return Path(configured) if configured else _REPO_ROOT / DATA_DIR_NAME
+
+
+def settings_path(folder: Path | None = None) -> Path:
+    return data_dir(folder) / SETTINGS_NAME
+
+
+def _trusted(path: Path) -> bool:
+    """Owned by this user and writable by nobody else: the file holds keys and URLs."""
+    try:
+        info = path.stat()
+    except OSError:
+        return False
+    if not stat.S_ISREG(info.st_mode):
+        return False
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        return False
+    return not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def settings_file_values(folder: Path | None = None) -> dict[str, Any] | None:
+    """The `wa-archive dev` settings of the project's data folder, if present and trusted."""
+    path = settings_path(folder)
+    if not path.is_file():
+        return None
+    if not _trusted(path):
+        raise AdminError(
+            f"refusing {path}: it must belong to you and not be writable by others "
+            f"(chmod 600 {path})"
+        )
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _settings_file_connection(folder: Path | None) -> str | None:
+    data = settings_file_values(folder) or {}
     value = data.get(SETTING_ARCHIVE_STORAGE)
     if isinstance(value, str) and value.strip():
         return value.strip()
@@ -95,19 +139,20 @@ def _account_of(connection_string: str) -> str:
     return parts.get("AccountName", "devstoreaccount1")
 
 
-def resolve_target(account: str | None = None, cwd: Path | None = None) -> ArchiveTarget:
-    """--account wins; then ARCHIVE_STORAGE; then the `wa-archive dev` settings file."""
+def resolve_target(account: str | None = None, folder: Path | None = None) -> ArchiveTarget:
+    """--account wins; then ARCHIVE_STORAGE; then the data folder's settings file."""
     if account:
         return ArchiveTarget(label=f"storage account '{account}'", account_name=account)
     conn = os.environ.get(SETTING_ARCHIVE_STORAGE, "").strip()
     source = f"${SETTING_ARCHIVE_STORAGE}"
     if not conn:
-        conn = _settings_file_connection(cwd or Path.cwd()) or ""
-        source = str(SETTINGS_FILE)
+        conn = _settings_file_connection(folder) or ""
+        source = str(settings_path(folder))
     if not conn:
         raise AdminError(
             f"no archive account configured: set {SETTING_ARCHIVE_STORAGE} to a connection "
-            f"string, run `wa-archive dev` (writes {SETTINGS_FILE}), or pass --account <name>"
+            f"string, run `wa-archive dev` (writes {settings_path(folder)}; another data "
+            f"folder: --data-dir or ${DATA_DIR_SETTING}), or pass --account <name>"
         )
     return ArchiveTarget(
         label=f"storage account '{_account_of(conn)}' (from {source})", connection_string=conn
@@ -122,9 +167,7 @@ class Archive:
 
     @cached_property
     def _credential(self) -> Any:
-        from azure.identity import DefaultAzureCredential
-
-        return DefaultAzureCredential()
+        return credential(None)
 
     @cached_property
     def signed_in_identity(self) -> str | None:
@@ -134,47 +177,22 @@ class Archive:
         from admin.identity import entra_identity
 
         try:
-            credential = self._credential
+            signed_in = self._credential
         except ImportError:
             return None
-        return entra_identity(credential)
-
-    def _url(self, service: str) -> str:
-        return f"https://{self.target.account_name}.{service}.core.windows.net"
+        return entra_identity(signed_in)
 
     @cached_property
     def blobs(self) -> BlobServiceClient:
-        if self.target.connection_string:
-            return BlobServiceClient.from_connection_string(
-                self.target.connection_string, retry_policy=BlobRetry(**_RETRY), **_TIMEOUTS
-            )
-        return BlobServiceClient(
-            self._url("blob"), credential=self._credential,
-            retry_policy=BlobRetry(**_RETRY), **_TIMEOUTS,
-        )
+        return service_client(BlobServiceClient, self.target.account(), Profile.ADMIN)
 
     @cached_property
     def _queues(self) -> QueueServiceClient:
-        if self.target.connection_string:
-            return QueueServiceClient.from_connection_string(
-                self.target.connection_string, retry_policy=QueueRetry(**_RETRY), **_TIMEOUTS
-            )
-        return QueueServiceClient(
-            self._url("queue"), credential=self._credential,
-            retry_policy=QueueRetry(**_RETRY), **_TIMEOUTS,
-        )
+        return service_client(QueueServiceClient, self.target.account(), Profile.ADMIN)
 
     @cached_property
     def tables(self) -> TableServiceClient:
-        if self.target.connection_string:
-            return TableServiceClient.from_connection_string(
-                self.target.connection_string, retry_total=1, retry_backoff_factor=0.2,
-                **_TIMEOUTS,
-            )
-        return TableServiceClient(
-            endpoint=self._url("table"), credential=self._credential, retry_total=1,
-            retry_backoff_factor=0.2, **_TIMEOUTS,
-        )
+        return service_client(TableServiceClient, self.target.account(), Profile.ADMIN)
 
     def queue(self, name: str) -> QueueClient:
         """A queue client that reads and writes message text verbatim.
@@ -234,5 +252,5 @@ class Archive:
         )
 
 
-def open_archive(account: str | None = None) -> Archive:
-    return Archive(resolve_target(account))
+def open_archive(account: str | None = None, folder: Path | None = None) -> Archive:
+    return Archive(resolve_target(account, folder))

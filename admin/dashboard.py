@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from admin.backlog import Backlog, backlog
 from admin.connection import Archive
 from admin.durable_api import DurableApi, DurableApiError
-from admin.failures import FAILURE_KINDS, ORCHESTRATION_WINDOW
+from admin.failures import FAILURE_KINDS
 from archive.names import TABLE_BY_DAY, TABLE_FAILURES
 
 # Counting walks one partition; stop at a cap so a busy day stays a quick refresh.
 COUNT_CAP = 5000
+ORCHESTRATION_WINDOW = timedelta(hours=24)  # the dashboard's counts; failures look further
 
 
 @dataclass(frozen=True)

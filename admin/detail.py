@@ -11,6 +11,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from admin.connection import AdminError, Archive
 from archive.index import LATEST_STATUS_ROW, STATUS_RANK
 from archive.names import MEDIA_CONTAINER, RAW_CONTAINER, RECORDS_CONTAINER
+from archive.outbound import main_record
 
 
 @dataclass(frozen=True)
@@ -114,11 +115,13 @@ def message_detail(archive: Archive, message_id: str) -> MessageDetail:
         for e in events
         if e.get("event") == "status"
     ]
-    main = next((e for e in events if e.get("event") != "status"), None) or (
-        events[0] if events else None
-    )
+    # A provider-signed record outranks a capture reusing its wamid (issue 21.2).
+    candidates = [e for e in events if e.get("event") != "status"] or events[:1]
+    chosen = main_record(candidates, lambda e: _read_record(archive, str(e["record_path"]))
+                         if e.get("record_path") else None)
+    main, found = chosen if chosen else (None, None)
     record_path = str(main["record_path"]) if main and main.get("record_path") else None
-    record = _read_record(archive, record_path) if record_path else None
+    record = dict(found) if found is not None else None
     items = list((record or {}).get("media") or ())
     recovered = _recoveries(archive, record_path) if record_path and items else {}
     media = [

@@ -4,8 +4,10 @@ The same API is served by Azure Functions (`https://<app>.azurewebsites.net/runt
 webhooks/durabletask/`, system key `durabletask_extension`), by `func start`, and by
 devhost (`http://127.0.0.1:7071/runtime/webhooks/durabletask/`, DEVHOST_MASTER_KEY).
 
-Settings: WA_DURABLE_API_URL + WA_DURABLE_API_KEY (environment), else the local
-`.wa-archive/settings.json` that `wa-archive dev` writes (its master key). The HTTP
+Settings: WA_DURABLE_API_URL + WA_DURABLE_API_KEY (environment), else the settings
+file `wa-archive dev` writes into the project's data folder (its master key). A URL
+and its key always come from the same place, so a key from the environment is never
+sent to a URL read from a file. The HTTP
 call itself goes through a small transport function, as httpx's transports do, so
 tests can put a canned API behind the adapter without touching the code under test.
 """
@@ -23,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from admin.connection import SETTINGS_FILE, AdminError, settings_file_values
+from admin.connection import AdminError, settings_file_values, settings_path
 
 SETTING_DURABLE_URL = "WA_DURABLE_API_URL"
 SETTING_DURABLE_KEY = "WA_DURABLE_API_KEY"
@@ -35,6 +37,8 @@ TIMEOUT_SECONDS = 10.0
 PAGE_SIZE = 100
 COUNT_CAP = 5000  # per status: a busy day stays a quick refresh
 RUNTIME_STATUSES = ("Running", "Pending", "Completed", "Failed", "Terminated")
+# What the failure views list: every way an orchestration can end without its work done.
+UNSUCCESSFUL = ("Failed", "Terminated", "Canceled")
 _MAX_REASON_CHARS = 300
 _LAST_PAGE = (None, "", "null")
 
@@ -64,19 +68,24 @@ class DurableSettings:
         return f"Durable API at {parsed.scheme}://{parsed.netloc} (from {self.source})"
 
 
-def durable_settings(cwd: Path | None = None) -> DurableSettings | None:
-    """Environment first; then the `wa-archive dev` settings file; None when neither."""
+def durable_settings(folder: Path | None = None) -> DurableSettings | None:
+    """The environment's URL and key; else the data folder's settings file; else None."""
     url = os.environ.get(SETTING_DURABLE_URL, "").strip()
     key = os.environ.get(SETTING_DURABLE_KEY, "").strip() or None
     if url:
         return DurableSettings(url.rstrip("/"), key, f"${SETTING_DURABLE_URL}")
-    values = settings_file_values(cwd or Path.cwd())
+    if key:
+        raise DurableApiError(
+            f"{SETTING_DURABLE_KEY} is set but {SETTING_DURABLE_URL} is not: set both "
+            f"(the key is only ever sent to the URL given with it)"
+        )
+    values = settings_file_values(folder)
     if values is None:
         return None
     file_url = str(values.get(SETTING_DURABLE_URL) or LOCAL_DURABLE_URL)
-    file_key = key or values.get(SETTING_DURABLE_KEY) or values.get(DEVHOST_MASTER_KEY)
+    file_key = values.get(SETTING_DURABLE_KEY) or values.get(DEVHOST_MASTER_KEY)
     return DurableSettings(
-        file_url.rstrip("/"), str(file_key) if file_key else None, str(SETTINGS_FILE)
+        file_url.rstrip("/"), str(file_key) if file_key else None, str(settings_path(folder))
     )
 
 
@@ -103,6 +112,7 @@ def urllib_transport(timeout: float = TIMEOUT_SECONDS) -> Transport:
 class OrchestrationFailure:
     instance_id: str
     name: str
+    status: str  # Failed, Terminated or Canceled
     created: str
     last_updated: str
     reason: str
@@ -112,12 +122,13 @@ class OrchestrationFailure:
         return asdict(self)
 
 
-def failure_reason(output: Any) -> str:
-    """First line of a Failed instance's output (Durable puts the error message there)."""
+def failure_reason(output: Any, status: str = "Failed") -> str:
+    """First line of the instance's output: the error, or the termination reason."""
     if isinstance(output, dict):
         output = output.get("message") or output.get("Message") or json.dumps(output)
     lines = str(output or "").strip().splitlines()
-    return (lines[0].strip() if lines else "failed (no reason recorded)")[:_MAX_REASON_CHARS]
+    fallback = f"{status.lower()} (no reason recorded)"
+    return (lines[0].strip() if lines else fallback)[:_MAX_REASON_CHARS]
 
 
 def _iso(moment: datetime) -> str:
@@ -210,16 +221,26 @@ class DurableApi:
                 break
         return found[:cap]
 
+    def unsuccessful(self, since: datetime, limit: int = 200) -> list[OrchestrationFailure]:
+        """Failed, Terminated and Canceled instances created since `since` (newest first)."""
+        return self._ended(UNSUCCESSFUL, since, limit)
+
     def failed(self, since: datetime, limit: int = 200) -> list[OrchestrationFailure]:
-        """Failed instances created since `since`, each with its reason (newest first)."""
-        rows = self._walk(("Failed",), since, limit)
+        """Only the Failed instances created since `since` (newest first)."""
+        return self._ended(("Failed",), since, limit)
+
+    def _ended(
+        self, statuses: tuple[str, ...], since: datetime, limit: int
+    ) -> list[OrchestrationFailure]:
+        rows = self._walk(statuses, since, limit)
         failures = [
             OrchestrationFailure(
                 instance_id=str(r.get("instanceId", "")),
                 name=str(r.get("name", "")),
+                status=str(r.get("runtimeStatus") or statuses[0]),
                 created=str(r.get("createdTime", "")),
                 last_updated=str(r.get("lastUpdatedTime", "")),
-                reason=failure_reason(r.get("output")),
+                reason=failure_reason(r.get("output"), str(r.get("runtimeStatus") or statuses[0])),
             )
             for r in rows
         ]
@@ -256,15 +277,16 @@ class DurableApi:
         if current is None:
             raise DurableApiError(f"orchestration {instance_id!r} does not exist")
         state = str(current.get("runtimeStatus"))
-        if state not in ("Failed", "Terminated", "Canceled"):
+        if state not in UNSUCCESSFUL:
             raise DurableApiError(
-                f"orchestration {instance_id!r} is {state}; only a Failed one is restarted"
+                f"orchestration {instance_id!r} is {state}; only a Failed, Terminated or "
+                f"Canceled one is restarted"
             )
         name = str(current.get("name") or "")
         self.start(name, instance_id, current.get("input"))
         return name
 
 
-def open_durable(cwd: Path | None = None) -> DurableApi | None:
-    settings = durable_settings(cwd)
+def open_durable(folder: Path | None = None) -> DurableApi | None:
+    settings = durable_settings(folder)
     return DurableApi(settings) if settings else None

@@ -1,26 +1,43 @@
-"""Everything that did not archive cleanly: poison messages and the failures index table."""
+"""Everything that did not archive cleanly: poison messages, unsuccessful orchestrations
+and the failures index table.
+
+The failures table has one partition per kind; the kinds listed are every value of
+archive.index.FailureKind, so a kind the pipeline adds is listed without a change here.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
-from admin.connection import Archive
+from azure.core.exceptions import ResourceNotFoundError
+
+from admin.connection import AdminError, Archive
 from admin.durable_api import DurableApi
 from admin.poison import peek_poison
 from archive.index import FailureKind
 from archive.names import TABLE_FAILURES
 
 ORCHESTRATION_KIND = "orchestration"
-ORCHESTRATION_WINDOW = timedelta(hours=24)
-FAILURE_KINDS: tuple[FailureKind, ...] = (
-    "media_unavailable",
-    "conflict",
-    "unparseable",
-    "webhook_error",
-)
+DEFAULT_WINDOW_DAYS = 30  # how far back unsuccessful orchestrations are listed
+FAILURE_KINDS: tuple[str, ...] = get_args(FailureKind)
+DEADLETTER_KIND = "deadletter"
+# What an admin reads for each kind; an unknown kind reads as its name.
+KIND_LABELS = {
+    "poison": "poison",
+    "media_unavailable": "media gap",
+    "conflict": "conflict",
+    "unparseable": "unparseable",
+    "webhook_error": "webhook error",
+    "quarantined": "quarantined",  # failed re-verification: kept, never archived
+    DEADLETTER_KIND: "dead letter",  # a poison message drained to `deadletter`
+    "reconcile_missing": "raw w/o records",
+    "record_failed": "record failed",
+}
+
+REPLAYABLE = ("poison", ORCHESTRATION_KIND, "media_unavailable", DEADLETTER_KIND)
 
 
 @dataclass(frozen=True)
@@ -42,11 +59,17 @@ class Failure:
         return f"{self.kind}:{self.row_key}"
 
     @property
+    def label(self) -> str:
+        if self.kind == ORCHESTRATION_KIND:
+            return f"orchestration {str(self.detail.get('status') or 'failed').lower()}"
+        return KIND_LABELS.get(self.kind, self.kind.replace("_", " "))
+
+    @property
     def replayable(self) -> bool:
-        return self.kind in ("poison", ORCHESTRATION_KIND, "media_unavailable")
+        return self.kind in REPLAYABLE
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, **asdict(self)}
+        return {"id": self.id, "label": self.label, **asdict(self)}
 
 
 def _detail(row: dict[str, Any]) -> dict[str, Any]:
@@ -109,18 +132,37 @@ def failures(
 
 
 def orchestration_failures(
-    durable: DurableApi, *, now: datetime | None = None, limit: int = 200
+    durable: DurableApi,
+    *,
+    now: datetime | None = None,
+    days: int = DEFAULT_WINDOW_DAYS,
+    limit: int = 200,
 ) -> list[Failure]:
-    """Failed orchestrations created in the last 24 h, from the Durable HTTP API."""
-    since = (now or datetime.now(UTC)).astimezone(UTC) - ORCHESTRATION_WINDOW
+    """Failed, Terminated and Canceled orchestrations created in the last `days` days."""
+    since = (now or datetime.now(UTC)).astimezone(UTC) - timedelta(days=days)
     return [
         Failure(
             kind=ORCHESTRATION_KIND,
             ref=item.instance_id,
             day=item.created[:10] or None,
             reason=item.reason,
-            detail={"name": item.name, "created": item.created,
+            detail={"name": item.name, "status": item.status, "created": item.created,
                     "last_updated": item.last_updated},
         )
-        for item in durable.failed(since, limit=limit)
+        for item in durable.unsuccessful(since, limit=limit)
     ]
+
+
+def open_failure(archive: Archive, kind: str, row_key: str, noun: str) -> dict[str, Any]:
+    """One failures-table row that is still open; AdminError when missing or resolved."""
+    table = archive.tables.get_table_client(TABLE_FAILURES)
+    try:
+        row = archive.call(
+            "table", f"read table {TABLE_FAILURES}", lambda: table.get_entity(kind, row_key)
+        )
+    except ResourceNotFoundError:
+        raise AdminError(f"no {noun} {kind}:{row_key}") from None
+    if row.get("resolved") is True:
+        where = row.get("resolution_path") or row.get("resolution") or "the failures table"
+        raise AdminError(f"{noun} {kind}:{row_key} is already resolved (see {where})")
+    return dict(row)

@@ -12,32 +12,20 @@ import base64
 import json
 from datetime import UTC, datetime
 
-from azure.core.exceptions import ResourceNotFoundError
-
 from admin.connection import AdminError, Archive
-from archive.names import INGEST_QUEUE, TABLE_FAILURES
+from admin.failures import open_failure
+from archive.names import INGEST_QUEUE
 from storage.refetch_request import RefetchRequest, encode_refetch
 
 MEDIA_GAP_KIND = "media_unavailable"
+NO_EXPIRY = -1  # time_to_live: an admin's request must not age out of the queue
 
 
 def request_refetch(
     archive: Archive, row_key: str, *, who: str, now: datetime | None = None
 ) -> RefetchRequest:
     """Enqueue a refetch for the media gap in row `row_key`; raises if it is not open."""
-    table = archive.tables.get_table_client(TABLE_FAILURES)
-    try:
-        row = archive.call(
-            "table", f"read table {TABLE_FAILURES}",
-            lambda: table.get_entity(MEDIA_GAP_KIND, row_key),
-        )
-    except ResourceNotFoundError:
-        raise AdminError(f"no media gap {MEDIA_GAP_KIND}:{row_key}") from None
-    if row.get("resolved") is True:
-        raise AdminError(
-            f"media gap {MEDIA_GAP_KIND}:{row_key} is already resolved "
-            f"(see {row.get('resolution_path')})"
-        )
+    row = open_failure(archive, MEDIA_GAP_KIND, row_key, "media gap")
     try:
         detail = json.loads(str(row.get("detail") or "{}"))
         request = RefetchRequest(
@@ -51,5 +39,8 @@ def request_refetch(
         raise AdminError(f"media gap {row_key} has no record path and media id") from None
     text = base64.b64encode(encode_refetch(request).encode("utf-8")).decode("ascii")
     queue = archive.queue(INGEST_QUEUE)
-    archive.call("queue", f"enqueue to '{INGEST_QUEUE}'", lambda: queue.send_message(text))
+    archive.call(
+        "queue", f"enqueue to '{INGEST_QUEUE}'",
+        lambda: queue.send_message(text, time_to_live=NO_EXPIRY),
+    )
     return request

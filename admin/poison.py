@@ -8,7 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.storage.queue import QueueClient, QueueMessage
 
 from admin.connection import Archive
 from archive.names import INGEST_POISON_QUEUE
@@ -16,6 +17,8 @@ from storage.envelope import Envelope, EnvelopeError, decode
 from storage.refetch_request import RefetchRequest, RefetchRequestError, decode_refetch
 
 PEEK_LIMIT = 32  # the most a queue peek returns
+# How long a listing hides each received batch: long enough to receive the next ones.
+_LIST_HOLD_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -92,21 +95,70 @@ def _b64(text: str) -> bytes | None:
         return None
 
 
-def peek_poison(archive: Archive, limit: int = PEEK_LIMIT) -> list[PoisonMessage]:
+def _from_peek(message: Any) -> PoisonMessage:
+    return PoisonMessage(
+        message_id=str(message.id),
+        inserted_on=message.inserted_on.isoformat() if message.inserted_on else None,
+        dequeue_count=message.dequeue_count,
+        text=str(message.content or ""),
+    )
+
+
+def peek_poison(archive: Archive, limit: int | None = None) -> list[PoisonMessage]:
+    """Every message in `ingest-poison` (or the first `limit`), oldest first.
+
+    A peek returns at most 32 messages and has no offset, so a peek alone can never
+    see past the first 32. When the peek comes back full, the listing pages with
+    receive instead: each batch is hidden for a few seconds so that the next receive
+    returns the messages after it, and every received message is made visible again
+    (visibility timeout 0) in a `finally`, also when the listing fails or is
+    interrupted; a release that fails only means the message reappears when its short
+    hold ends. A receive counts as a delivery, so the dequeue count shown is the one
+    before this listing's own receive.
+    """
     queue = archive.queue(INGEST_POISON_QUEUE)
     try:
         peeked = archive.call(
             "queue", f"peek queue '{INGEST_POISON_QUEUE}'",
-            lambda: queue.peek_messages(max_messages=min(limit, PEEK_LIMIT)),
+            lambda: queue.peek_messages(max_messages=PEEK_LIMIT),
         )
     except ResourceNotFoundError:
         return []
-    return [
-        PoisonMessage(
-            message_id=str(m.id),
-            inserted_on=m.inserted_on.isoformat() if m.inserted_on else None,
-            dequeue_count=m.dequeue_count,
-            text=str(m.content or ""),
-        )
-        for m in peeked
-    ]
+    if len(peeked) < PEEK_LIMIT or (limit is not None and limit <= PEEK_LIMIT):
+        return [_from_peek(m) for m in peeked][:limit]
+    return _receive_all(archive, queue, limit)
+
+
+def _receive_all(archive: Archive, queue: QueueClient, limit: int | None) -> list[PoisonMessage]:
+    held: dict[str, QueueMessage] = {}  # by id: the latest receive (its pop receipt)
+    listed: list[PoisonMessage] = []
+    try:
+        while limit is None or len(listed) < limit:
+            batch = archive.call(
+                "queue", f"read queue '{INGEST_POISON_QUEUE}'",
+                lambda: list(queue.receive_messages(
+                    messages_per_page=PEEK_LIMIT, max_messages=PEEK_LIMIT,
+                    visibility_timeout=_LIST_HOLD_SECONDS,
+                )),
+            )
+            fresh = [m for m in batch if m.id not in held]
+            held.update((m.id, m) for m in batch)
+            if not fresh:
+                break
+            listed.extend(
+                PoisonMessage(
+                    message_id=str(m.id),
+                    inserted_on=m.inserted_on.isoformat() if m.inserted_on else None,
+                    dequeue_count=max(0, (m.dequeue_count or 1) - 1),
+                    text=str(m.content or ""),
+                )
+                for m in fresh
+            )
+    finally:
+        for message in held.values():
+            try:
+                queue.update_message(message.id, message.pop_receipt, visibility_timeout=0)
+            except AzureError:
+                continue  # deleted meanwhile, or unreachable: its hold ends by itself
+    listed.sort(key=lambda m: m.inserted_on or "")
+    return listed[:limit]

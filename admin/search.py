@@ -19,12 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from admin.connection import AdminError, Archive
-from archive.index import (
-    days_between,
-    message_key,
-    participant_key,
-    range_filter,
-)
+from archive.index import days_between, participant_key, range_filter
 from archive.names import (
     TABLE_BY_CONVERSATION,
     TABLE_BY_DAY,
@@ -129,10 +124,20 @@ def _partition(query: SearchQuery) -> tuple[str, str] | None:
 
 
 def _by_message(archive: Archive, query: SearchQuery) -> SearchPage:
-    assert query.message_id is not None
-    query_filter = _narrow(f"PartitionKey eq {_quote(message_key(query.message_id))}", query)
-    rows, _ = _one_page(archive, TABLE_BY_MESSAGE, query_filter, 1000, None)
-    rows = [r for r in rows if "event" in r]  # the latest-status summary row has no event
+    """Every event of one message: IndexReader walks all pages of the partition."""
+    message_id = query.message_id
+    assert message_id is not None
+    found = archive.call(
+        "table", f"query table {TABLE_BY_MESSAGE}",
+        lambda: archive.index.by_message(message_id),
+    )
+    rows = [
+        _clean(r) for r in found
+        # The latest-status summary row has no event.
+        if "event" in r
+        and (not query.direction or r.get("direction") == query.direction)
+        and (not query.type or r.get("type") == query.type)
+    ]
     rows.sort(key=lambda r: str(r.get("timestamp", "")), reverse=True)
     return SearchPage(rows=rows, continuation=None, table=TABLE_BY_MESSAGE)
 

@@ -2,6 +2,10 @@
 
 Each command is the twin of a TUI screen and calls the same admin/ functions; every
 read command has `--json` for scripts. Errors print one line and exit 2.
+
+Human output passes every value through admin.text.printable: ids, references and
+reasons come from providers and must not drive the terminal. `--json` keeps the exact
+values (JSON escapes control characters).
 """
 
 from __future__ import annotations
@@ -11,15 +15,18 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 from admin.actions import audited_detail, audited_replay, audited_search
 from admin.audit import recent_entries
 from admin.backlog import backlog
-from admin.connection import AdminError, Archive, open_archive
+from admin.connection import DATA_DIR_SETTING, AdminError, Archive, open_archive
 from admin.durable_api import DurableApiError, open_durable
-from admin.failures import failures, orchestration_failures
+from admin.failures import DEFAULT_WINDOW_DAYS, failures, orchestration_failures
 from admin.search import COLUMNS, DEFAULT_PAGE, SearchQuery
+from admin.text import printable, printable_lines
+from archive.names import SETTING_ARCHIVE_STORAGE
 
 NOT_CONFIGURED = "set WA_DURABLE_API_URL and WA_DURABLE_API_KEY (or run `wa-archive dev`)"
 
@@ -33,7 +40,7 @@ def _emit(args: argparse.Namespace, data: Any, human: Callable[[], None]) -> Non
 
 
 def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
-    cells = [[str(r.get(c) if r.get(c) is not None else "") for c in columns] for r in rows]
+    cells = [[printable(r.get(c)) for c in columns] for r in rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
     print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
     for row in cells:
@@ -68,21 +75,21 @@ def _run_backlog(args: argparse.Namespace, archive: Archive) -> int:
 
 def _run_failures(args: argparse.Namespace, archive: Archive) -> int:
     found = failures(archive, since_day=args.since, limit=args.limit)
-    durable = open_durable()
-    note = f"failed orchestrations not listed: {NOT_CONFIGURED}" if durable is None else None
+    durable = open_durable(args.data_dir)
+    note = f"orchestrations not listed: {NOT_CONFIGURED}" if durable is None else None
     if durable is not None:
         try:
-            found = orchestration_failures(durable, limit=args.limit) + found
+            found = orchestration_failures(durable, days=args.days, limit=args.limit) + found
         except DurableApiError as exc:
-            note = f"failed orchestrations not listed: {exc}"
+            note = f"orchestrations not listed: {exc}"
     if note:
-        print(f"wa-archive failures: {note}", file=sys.stderr)
+        print(f"wa-archive failures: {printable(note)}", file=sys.stderr)
 
     def human() -> None:
         if not found:
             print("no failures")
             return
-        _table([f.to_json() for f in found], ("id", "kind", "day", "ref", "reason"))
+        _table([f.to_json() for f in found], ("id", "label", "day", "ref", "reason"))
 
     _emit(args, [f.to_json() for f in found], human)
     return 0
@@ -96,17 +103,20 @@ def _run_replay(args: argparse.Namespace, archive: Archive) -> int:
     wants_durable = any(i.startswith("orchestration:") for i in args.id or ())
     result = audited_replay(
         archive, ids=args.id or None, all_poison=args.all_poison, progress=progress,
-        durable=open_durable() if wants_durable else None,
+        durable=open_durable(args.data_dir) if wants_durable else None,
     )
 
     def human() -> None:
         print(f"replayed {len(result.replayed)} message(s) to ingest")
         for instance_id in result.restarted:
-            print(f"restarted orchestration {instance_id}")
+            print(f"restarted orchestration {printable(instance_id)}")
         for gap in result.refetching:
-            print(f"refetch requested for {gap} (the gap closes when the media is stored)")
+            print(f"refetch requested for {printable(gap)} "
+                  "(the gap closes when the media is stored)")
+        for letter in result.requeued:
+            print(f"requeued {printable(letter)} to ingest")
         for missing in result.not_found:
-            print(f"not in ingest-poison: {missing}")
+            print(f"not in ingest-poison: {printable(missing)}")
 
     _emit(args, result.to_json(), human)
     return 1 if result.not_found else 0
@@ -138,19 +148,21 @@ def _run_show(args: argparse.Namespace, archive: Archive) -> int:
     detail = audited_detail(archive, args.message_id)
 
     def human() -> None:
-        print(f"message {detail.message_id}  latest status: {detail.latest_status or '-'}")
-        print(f"record  {detail.record_path or '-'}")
+        p = printable
+        print(f"message {p(detail.message_id)}  latest status: {p(detail.latest_status or '-')}")
+        print(f"record  {p(detail.record_path or '-')}")
         if detail.raw:
-            print(f"raw     {detail.raw.get('path')}  sha256 {detail.raw.get('sha256')}")
+            print(f"raw     {p(detail.raw.get('path'))}  sha256 {p(detail.raw.get('sha256'))}")
         print("timeline:")
         for item in detail.timeline:
-            print(f"  {item['timestamp']}  {item['status']}")
+            print(f"  {p(item['timestamp'])}  {p(item['status'])}")
         for media in detail.media:
-            print(f"media   {media['media_id']}  {media['state']}  size={media['size']}"
-                  f"  sha256={media['sha256']}  tier={media['access_tier'] or '-'}")
+            print(f"media   {p(media['media_id'])}  {p(media['state'])}  size={p(media['size'])}"
+                  f"  sha256={p(media['sha256'])}  tier={p(media['access_tier'] or '-')}")
             if media.get("recovery_path"):
-                print(f"        recovered later: addendum {media['recovery_path']}")
-        print(json.dumps(detail.record, indent=2, sort_keys=True, ensure_ascii=False))
+                print(f"        recovered later: addendum {p(media['recovery_path'])}")
+        print(printable_lines(
+            json.dumps(detail.record, indent=2, sort_keys=True, ensure_ascii=False)))
 
     _emit(args, detail.to_json(), human)
     return 0
@@ -158,10 +170,14 @@ def _run_show(args: argparse.Namespace, archive: Archive) -> int:
 
 def _run_audit(args: argparse.Namespace, archive: Archive) -> int:
     entries = recent_entries(archive, days=args.days, limit=args.limit)
-    rows = [e.entry | {"blob": e.name} for e in entries]
+    rows = [
+        e.entry | {"blob": e.name,
+                   "service_time": e.service_time.isoformat() if e.service_time else None}
+        for e in entries
+    ]
 
     def human() -> None:
-        _table(rows, ("when", "who", "action", "result"))
+        _table(rows, ("when", "service_time", "who", "action", "phase", "result"))
 
     _emit(args, rows, human)
     return 0
@@ -170,19 +186,29 @@ def _run_audit(args: argparse.Namespace, archive: Archive) -> int:
 def _handler(run: Callable[[argparse.Namespace, Archive], int]) -> Callable[..., int]:
     def handle(args: argparse.Namespace) -> int:
         try:
-            return run(args, open_archive(args.account))
+            return run(args, open_archive(args.account, args.data_dir))
         except AdminError as exc:
-            print(f"wa-archive {args.command}: {exc}", file=sys.stderr)
+            print(f"wa-archive {args.command}: {printable(exc)}", file=sys.stderr)
             return 2
 
     return handle
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    """--account and --data-dir: which archive, and which local settings file."""
     parser.add_argument(
         "--account", help="archive storage account name (Entra ID sign-in, no keys); "
-        "default: $ARCHIVE_STORAGE or .wa-archive/settings.json"
+        f"default: ${SETTING_ARCHIVE_STORAGE} or the data folder's settings.json"
     )
+    parser.add_argument(
+        "--data-dir", type=Path, default=None,
+        help=f"the data folder `wa-archive dev` uses (default: ${DATA_DIR_SETTING}, "
+        "else .wa-archive in this checkout); never the current directory",
+    )
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    add_target_options(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -192,9 +218,13 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=_handler(_run_backlog))
 
     p = subparsers.add_parser(
-        "failures", help="poison messages, failed orchestrations (24 h) and the failures index"
+        "failures", help="poison messages, failed/terminated/canceled orchestrations and the "
+        "failures index"
     )
     _common(p)
+    p.add_argument("--days", type=int, default=DEFAULT_WINDOW_DAYS,
+                   help=f"orchestrations created in the last N days "
+                   f"(default {DEFAULT_WINDOW_DAYS})")
     p.add_argument("--since", metavar="YYYY-MM-DD", help="failures-table rows from this day")
     p.add_argument("--limit", type=int, default=200, help="rows per failure kind")
     p.set_defaults(handler=_handler(_run_failures))
@@ -207,7 +237,7 @@ def register(subparsers: Any) -> None:
     which.add_argument(
         "--id", action="append",
         help="a failure id from `wa-archive failures` (repeatable): a poison message id, "
-        "orchestration:<instance id> or media_unavailable:<row key>",
+        "orchestration:<instance id>, media_unavailable:<row key> or deadletter:<row key>",
     )
     which.add_argument("--all-poison", action="store_true", help="replay every poison message")
     p.set_defaults(handler=_handler(_run_replay))

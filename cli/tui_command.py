@@ -8,18 +8,16 @@ from typing import Any
 
 from admin.connection import AdminError, open_archive
 from admin.durable_api import open_durable
+from admin.text import printable
+from cli.admin_commands import add_target_options
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        archive = open_archive(args.account)
+        archive = open_archive(args.account, args.data_dir)
+        durable = open_durable(args.data_dir)
     except AdminError as exc:
-        print(f"wa-archive tui: {exc}", file=sys.stderr)
-        return 2
-    try:
-        durable = open_durable()
-    except AdminError as exc:
-        print(f"wa-archive tui: {exc}", file=sys.stderr)
+        print(f"wa-archive tui: {printable(exc)}", file=sys.stderr)
         return 2
     from tui.app import ArchiveAdminApp
 
@@ -29,6 +27,6 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("tui", help="admin terminal UI: backlog, failures, search")
-    parser.add_argument("--account", help="archive storage account name (Entra ID sign-in)")
+    add_target_options(parser)
     parser.add_argument("--refresh", type=float, default=10.0, help="dashboard refresh seconds")
     parser.set_defaults(handler=run)

@@ -1,30 +1,33 @@
-"""Archive-account clients: a connection string locally, managed identity in Azure.
+"""Archive-account clients: one factory for the pipeline and the admin tools.
 
 `ARCHIVE_STORAGE` holds a connection string (Azurite, local runs). In Azure the app
 uses the identity-based form that Functions bindings understand:
 `ARCHIVE_STORAGE__accountName` (optionally `__blobServiceUri`, `__queueServiceUri`,
 `__tableServiceUri`, `__clientId` for a user-assigned identity), with no shared key.
+The admin tools name the account on the command line (`account_named`) or pass a
+connection string (`account_from_connection_string`).
 
-Two profiles: FAST for the webhook front door (answer 503 within a few seconds when
-storage is down, so Meta retries) and WORKER for queue triggers and activities
-(a few more retries; the queue and Durable retry on top).
+Three retry profiles: FAST for the webhook front door (answer 503 within a few
+seconds when storage is down, so Meta retries), WORKER for queue triggers and
+activities (a few more retries; the queue and Durable retry on top), and ADMIN for a
+person at a terminal (one quick retry, then a clear error instead of minutes of
+waiting).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.core.credentials import TokenCredential
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.blob import LinearRetry as BlobLinearRetry
-from azure.storage.queue import (
-    LinearRetry as QueueLinearRetry,
-)
+from azure.storage.queue import LinearRetry as QueueLinearRetry
 from azure.storage.queue import (
     QueueClient,
     QueueServiceClient,
@@ -35,10 +38,15 @@ from azure.storage.queue import (
 from archive.names import SETTING_ARCHIVE_STORAGE
 from storage.settings import SettingError
 
+# The SDK's HTTP logging policy logs every request URL at INFO, and blob names carry
+# phone numbers; only warnings and errors of the SDK may reach the logs.
+SDK_LOGGERS = ("azure", "azure.core.pipeline.policies.http_logging_policy")
+
 
 class Profile(Enum):
     FAST = "fast"
     WORKER = "worker"
+    ADMIN = "admin"
 
 
 @dataclass(frozen=True)
@@ -47,11 +55,19 @@ class _Tuning:
     read_timeout: int
     retries: int
     backoff: int
+    table_backoff: float
 
 
 _TUNING = {
-    Profile.FAST: _Tuning(connection_timeout=2, read_timeout=5, retries=1, backoff=1),
-    Profile.WORKER: _Tuning(connection_timeout=10, read_timeout=60, retries=3, backoff=2),
+    Profile.FAST: _Tuning(
+        connection_timeout=2, read_timeout=5, retries=1, backoff=1, table_backoff=0.5
+    ),
+    Profile.WORKER: _Tuning(
+        connection_timeout=10, read_timeout=60, retries=3, backoff=2, table_backoff=0.5
+    ),
+    Profile.ADMIN: _Tuning(
+        connection_timeout=3, read_timeout=20, retries=1, backoff=1, table_backoff=0.2
+    ),
 }
 
 
@@ -66,29 +82,50 @@ class ArchiveAccount:
     client_id: str | None = None
 
 
+def account_from_connection_string(connection_string: str) -> ArchiveAccount:
+    return ArchiveAccount(connection_string=connection_string)
+
+
+def account_named(
+    account: str,
+    *,
+    blob_url: str = "",
+    queue_url: str = "",
+    table_url: str = "",
+    client_id: str | None = None,
+) -> ArchiveAccount:
+    """An account reached with Entra ID (no keys), at its public endpoints by default."""
+    return ArchiveAccount(
+        connection_string=None,
+        blob_url=blob_url or f"https://{account}.blob.core.windows.net",
+        queue_url=queue_url or f"https://{account}.queue.core.windows.net",
+        table_url=table_url or f"https://{account}.table.core.windows.net",
+        client_id=client_id,
+    )
+
+
 def archive_account(setting: str = SETTING_ARCHIVE_STORAGE) -> ArchiveAccount:
     conn = os.environ.get(setting, "").strip()
     if conn:
-        return ArchiveAccount(connection_string=conn)
+        return account_from_connection_string(conn)
     account = os.environ.get(f"{setting}__accountName", "").strip()
     blob = os.environ.get(f"{setting}__blobServiceUri", "").strip()
     if not account and not blob:
         raise SettingError(
             f"app setting {setting} is not set (nor {setting}__accountName for managed identity)"
         )
-    return ArchiveAccount(
-        connection_string=None,
-        blob_url=blob or f"https://{account}.blob.core.windows.net",
-        queue_url=os.environ.get(f"{setting}__queueServiceUri", "").strip()
-        or f"https://{account}.queue.core.windows.net",
-        table_url=os.environ.get(f"{setting}__tableServiceUri", "").strip()
-        or f"https://{account}.table.core.windows.net",
+    return account_named(
+        account,
+        blob_url=blob,
+        queue_url=os.environ.get(f"{setting}__queueServiceUri", "").strip(),
+        table_url=os.environ.get(f"{setting}__tableServiceUri", "").strip(),
         client_id=os.environ.get(f"{setting}__clientId", "").strip() or None,
     )
 
 
 @lru_cache(maxsize=4)
-def _credential(client_id: str | None) -> TokenCredential:
+def credential(client_id: str | None = None) -> TokenCredential:
+    """The managed identity (by client id), else DefaultAzureCredential (az login, ...)."""
     # Imported lazily: azure.identity is only needed in Azure.
     from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
@@ -97,64 +134,67 @@ def _credential(client_id: str | None) -> TokenCredential:
     return DefaultAzureCredential()
 
 
-def _common(profile: Profile) -> dict[str, Any]:
-    tuning = _TUNING[profile]
+def quiet_sdk_logging() -> None:
+    # Set where clients are built: a host that configures logging at INFO later
+    # still leaves these named loggers at WARNING.
+    for name in SDK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+_Service = TypeVar("_Service", BlobServiceClient, QueueServiceClient, TableServiceClient)
+
+# Per service class: its name here, which is also its endpoint field on ArchiveAccount.
+_KIND: dict[type[Any], str] = {
+    BlobServiceClient: "blob",
+    QueueServiceClient: "queue",
+    TableServiceClient: "table",
+}
+
+
+def _retry(kind: str, tuning: _Tuning) -> dict[str, Any]:
+    if kind == "table":  # azure-core retries, not the Storage SDK's
+        return {"retry_total": tuning.retries, "retry_backoff_factor": tuning.table_backoff}
+    policy = BlobLinearRetry if kind == "blob" else QueueLinearRetry
     return {
-        "connection_timeout": tuning.connection_timeout,
-        "read_timeout": tuning.read_timeout,
-    }
-
-
-@lru_cache(maxsize=8)
-def _blob_service(account: ArchiveAccount, profile: Profile) -> BlobServiceClient:
-    tuning = _TUNING[profile]
-    kwargs = _common(profile) | {
-        "retry_policy": BlobLinearRetry(
+        "retry_policy": policy(
             backoff=tuning.backoff, retry_total=tuning.retries, random_jitter_range=0
         )
     }
-    if account.connection_string:
-        return BlobServiceClient.from_connection_string(account.connection_string, **kwargs)
-    assert account.blob_url is not None
-    return BlobServiceClient(account.blob_url, credential=_credential(account.client_id), **kwargs)
 
 
-@lru_cache(maxsize=8)
-def _queue_service(account: ArchiveAccount, profile: Profile) -> QueueServiceClient:
+def service_client(
+    service: type[_Service], account: ArchiveAccount, profile: Profile
+) -> _Service:
+    """The one place Storage service clients are built (cached per account and profile)."""
+    built: _Service = _cached_client(_KIND[service], account, profile)
+    return built
+
+
+@lru_cache(maxsize=48)
+def _cached_client(kind: str, account: ArchiveAccount, profile: Profile) -> Any:
+    quiet_sdk_logging()
+    service = next(cls for cls, name in _KIND.items() if name == kind)
     tuning = _TUNING[profile]
-    kwargs = _common(profile) | {
-        "retry_policy": QueueLinearRetry(
-            backoff=tuning.backoff, retry_total=tuning.retries, random_jitter_range=0
-        ),
+    kwargs: dict[str, Any] = {
+        "connection_timeout": tuning.connection_timeout,
+        "read_timeout": tuning.read_timeout,
+        **_retry(kind, tuning),
     }
     if account.connection_string:
-        return QueueServiceClient.from_connection_string(account.connection_string, **kwargs)
-    assert account.queue_url is not None
-    return QueueServiceClient(
-        account.queue_url, credential=_credential(account.client_id), **kwargs
-    )
-
-
-@lru_cache(maxsize=8)
-def _table_service(account: ArchiveAccount, profile: Profile) -> TableServiceClient:
-    tuning = _TUNING[profile]
-    kwargs = _common(profile) | {"retry_total": tuning.retries, "retry_backoff_factor": 0.5}
-    if account.connection_string:
-        return TableServiceClient.from_connection_string(account.connection_string, **kwargs)
-    assert account.table_url is not None
-    return TableServiceClient(
-        endpoint=account.table_url, credential=_credential(account.client_id), **kwargs
-    )
+        return service.from_connection_string(account.connection_string, **kwargs)
+    url = getattr(account, f"{kind}_url")
+    assert url is not None
+    return service(url, credential=credential(account.client_id), **kwargs)
 
 
 def blob_service(profile: Profile = Profile.WORKER) -> BlobServiceClient:
-    return _blob_service(archive_account(), profile)
+    return service_client(BlobServiceClient, archive_account(), profile)
 
 
 def queue_client(name: str, profile: Profile = Profile.WORKER) -> QueueClient:
     # host.json sets messageEncoding=base64: the host base64-decodes what it reads.
     # (Encode policies must be given per queue client; the service client does not pass them on.)
-    return _queue_service(archive_account(), profile).get_queue_client(
+    return service_client(QueueServiceClient, archive_account(), profile).get_queue_client(
         name,
         message_encode_policy=TextBase64EncodePolicy(),
         message_decode_policy=TextBase64DecodePolicy(),
@@ -162,4 +202,4 @@ def queue_client(name: str, profile: Profile = Profile.WORKER) -> QueueClient:
 
 
 def table_service(profile: Profile = Profile.WORKER) -> TableServiceClient:
-    return _table_service(archive_account(), profile)
+    return service_client(TableServiceClient, archive_account(), profile)

@@ -13,17 +13,19 @@ from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from archive.names import CONTAINERS, INDEX_TABLES, QUEUES
+from storage.clients import Profile, account_from_connection_string, service_client
 
 
 def ensure_archive_resources(connection_string: str) -> None:
-    blobs = BlobServiceClient.from_connection_string(connection_string)
+    account = account_from_connection_string(connection_string)
+    blobs = service_client(BlobServiceClient, account, Profile.WORKER)
     for container in CONTAINERS:
         with contextlib.suppress(ResourceExistsError):
             blobs.create_container(container)
-    queues = QueueServiceClient.from_connection_string(connection_string)
+    queues = service_client(QueueServiceClient, account, Profile.WORKER)
     for queue in QUEUES:
         with contextlib.suppress(ResourceExistsError):
             queues.create_queue(queue)
-    tables = TableServiceClient.from_connection_string(connection_string)
+    tables = service_client(TableServiceClient, account, Profile.WORKER)
     for table in INDEX_TABLES:
         tables.create_table_if_not_exists(table)

@@ -65,8 +65,9 @@ def test_search_show_replay_and_audit_json(
     replayed = run_json(capsys, "replay", "--id", poisoned.message_id)
     assert replayed["replayed"] == [poisoned.message_id]
 
-    audit = run_json(capsys, "audit")
+    audit = [a for a in run_json(capsys, "audit") if a.get("phase") == "outcome"]
     assert [a["action"] for a in audit[:4]] == ["replay", "show", "search", "search"]
+    assert all(a["service_time"] and a["intent"] for a in audit[:4])
 
 
 def test_human_output_and_clear_errors(
@@ -82,6 +83,7 @@ def test_human_output_and_clear_errors(
     assert "not in the index" in capsys.readouterr().err
 
     monkeypatch.delenv(SETTING_ARCHIVE_STORAGE)
+    monkeypatch.delenv("WA_ARCHIVE_DATA_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("admin.connection._REPO_ROOT", tmp_path)
     assert main(["failures"]) == 2

@@ -159,10 +159,14 @@ def test_every_action_and_view_is_audited(archive: Archive) -> None:
     audited_detail(archive, wamid)
     audited_replay(archive, ids=["nothing-here"])
     entries = recent_entries(archive, limit=10_000)
-    assert len(entries) == before + 3
-    newest = [e.entry for e in entries[:3]]
-    assert [e["action"] for e in newest] == ["replay", "show", "search"]
-    assert newest[1]["target"] == {"message_id": wamid} and newest[1]["result"] == "ok"
+    assert len(entries) == before + 6  # an intent and an outcome each
+    newest = [e.entry for e in entries[:6]]
+    assert [(e["action"], e["phase"]) for e in newest] == [
+        ("replay", "outcome"), ("replay", "intent"), ("show", "outcome"), ("show", "intent"),
+        ("search", "outcome"), ("search", "intent"),
+    ]
+    assert newest[2]["target"] == {"message_id": wamid} and newest[2]["result"] == "ok"
+    assert newest[2]["intent"] == entries[3].name
     assert all(e["who"] and e["when"] for e in newest)
     assert entries[0].name.startswith(datetime.now(UTC).strftime("year=%Y/month=%m/day=%d/"))
     assert "hello" not in json.dumps(newest)  # ids and facets only, never content
@@ -183,9 +187,10 @@ def test_missing_configuration_names_the_options(
     monkeypatch: pytest.MonkeyPatch, tmp_path: object
 ) -> None:
     monkeypatch.delenv(SETTING_ARCHIVE_STORAGE, raising=False)
+    monkeypatch.delenv("WA_ARCHIVE_DATA_DIR", raising=False)
     monkeypatch.setattr("admin.connection._REPO_ROOT", tmp_path)
     with pytest.raises(AdminError, match="--account"):
-        resolve_target(cwd=tmp_path)  # type: ignore[arg-type]
+        resolve_target()
     assert resolve_target("contosoarchive") == ArchiveTarget(
         label="storage account 'contosoarchive'", account_name="contosoarchive"
     )
@@ -198,9 +203,12 @@ def test_settings_file_of_wa_archive_dev_is_used(
     settings = tmp_path / ".wa-archive" / "settings.json"
     settings.parent.mkdir()
     settings.write_text(json.dumps({SETTING_ARCHIVE_STORAGE: azurite_conn}), encoding="utf-8")
-    target = resolve_target(cwd=tmp_path)
+    settings.chmod(0o600)
+    monkeypatch.setenv("WA_ARCHIVE_DATA_DIR", str(settings.parent))
+    target = resolve_target()
     assert target.connection_string == azurite_conn
     assert ".wa-archive/settings.json" in target.label
+    assert backlog(Archive(target)).ingest_depth >= 0  # the file's account answers
 
 
 def test_denied_request_names_account_and_role(azurite_conn: str) -> None:

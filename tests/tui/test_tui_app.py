@@ -106,9 +106,11 @@ async def test_replay_from_failures_screen_ends_archived(archive: Archive) -> No
     detail = message_detail(archive, wamid)
     assert detail.record is not None and detail.record["from"] == customer
     entries = [e.entry for e in recent_entries(archive)]
-    replays = [e for e in entries if e["action"] == "replay"]
+    replays = [e for e in entries if e["action"] == "replay" and e.get("phase") == "outcome"]
     assert replays[0]["target"]["replayed"] == [poisoned.message_id]
     views = [e for e in entries if e["action"] == "view_payload"]
+    items = [e for e in entries if e["action"] == "replay_item"]
+    assert items[0]["target"] == {"kind": "poison", "id": poisoned.message_id}
     assert views[0]["target"] == {"poison_message_id": poisoned.message_id}
 
 
@@ -136,7 +138,8 @@ async def test_search_by_participant_and_date_range_then_open_detail(archive: Ar
         assert isinstance(app.screen, DetailScreen)
         assert app.screen.message_id == wamids[3]
 
-    actions = [e.entry for e in recent_entries(archive)[:2]]
+    actions = [e.entry for e in recent_entries(archive)
+               if e.entry.get("phase") == "outcome"][:2]
     assert [a["action"] for a in actions] == ["show", "search"]
     assert actions[1]["target"]["query"]["participant"] == customer
     assert actions[0]["target"] == {"message_id": wamids[3]}
@@ -166,7 +169,8 @@ async def test_audit_screen_help_and_palette(archive: Archive) -> None:
         await pilot.press("a")
         await settle(app, pilot)
         rows = table_rows(app, "#audit")
-        assert rows[0][2] == "show" and wamid[:20] in rows[0][3]
+        assert rows[0][3] == "show" and wamid[:20] in rows[0][4]
+        assert rows[0][1] != "-"  # the service's creation time beside the client's
 
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)

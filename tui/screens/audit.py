@@ -1,4 +1,7 @@
-"""Audit: the recent entries of the `audit` container, newest first."""
+"""Audit: the recent entries of the `audit` container, newest first.
+
+`when` is the acting client's clock; `stored` is when Storage created the entry.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ class AuditScreen(AdminScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         table: DataTable[Text] = DataTable(id="audit", cursor_type="row")
-        table.add_columns("when", "who", "action", "target", "result")
+        table.add_columns("when", "stored", "who", "action", "target", "result")
         yield table
         yield StatusLine("loading...", id="status")
         yield Footer()
@@ -48,8 +51,9 @@ class AuditScreen(AdminScreen):
         table.clear()
         for item in entries:
             e = item.entry
+            stored = item.service_time.strftime("%H:%M:%S") if item.service_time else "-"
             table.add_row(*cells(
-                str(e.get("when", ""))[:19], e.get("who"), e.get("action"),
+                str(e.get("when", ""))[:19], stored, e.get("who"), e.get("action"),
                 json.dumps(e.get("target", {}), sort_keys=True)[:40], str(e.get("result", ""))[:30],
             ))
         self.query_one("#status", StatusLine).update(f"{len(entries)} entr(y/ies), last 7 days")

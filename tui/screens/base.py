@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from admin.connection import AdminError, Archive
 from admin.durable_api import DurableApi
+from admin.text import printable
 
 T = TypeVar("T")
 
@@ -26,7 +27,12 @@ def archive_of(screen: Screen[Any]) -> Archive:
 
 def cells(*values: object) -> list[Text]:
     """Table cells as plain Text: archive data is never interpreted as Rich markup."""
-    return [Text("" if v is None else str(v)) for v in values]
+    return [Text(printable(v)) for v in values]
+
+
+def safe_markup(value: object) -> str:
+    """Archive or provider text to embed in a markup string: shown, never interpreted."""
+    return escape(printable(value))
 
 
 class StatusLine(Static):
@@ -34,7 +40,7 @@ class StatusLine(Static):
 
     def show_error(self, error: BaseException) -> None:
         text = str(error) if isinstance(error, AdminError) else f"{type(error).__name__}: {error}"
-        self.update(f"[b red]error:[/] {escape(text)}")
+        self.update(f"[b red]error:[/] {safe_markup(text)}")
 
 
 def durable_of(screen: Screen[Any]) -> DurableApi | None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.widgets import Footer, Header, Static
 
 from admin.dashboard import Dashboard, dashboard
-from tui.screens.base import AdminScreen, StatusLine
+from admin.failures import KIND_LABELS
+from tui.screens.base import AdminScreen, StatusLine, safe_markup
 
 
 def _age(seconds: float | None) -> str:
@@ -21,10 +21,24 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
+# Failure kinds with a tile of their own; every other kind is listed on one line below.
+TILED = ("media_unavailable", "conflict", "unparseable", "webhook_error")
+
+
+def _other_failures(data: Dashboard) -> str:
+    parts = [
+        f"{'[b red]' if n else ''}{safe_markup(KIND_LABELS.get(kind, kind))} {n}"
+        f"{'[/]' if n else ''}"
+        for kind, n in data.failures.items()
+        if kind not in TILED
+    ]
+    return "other open failures: " + ("  ".join(parts) or "-")
+
+
 def _orchestrations(data: Dashboard) -> str:
     heading = "[b]Orchestrations by runtime status, last 24 h[/]"
     if data.orchestrations is None:
-        return f"{heading}\n{escape(data.orchestrations_note or '-')}"
+        return f"{heading}\n{safe_markup(data.orchestrations_note or '-')}"
     counts = "   ".join(
         f"{'[b red]' if status == 'Failed' and n else ''}{status} {n}"
         f"{'[/]' if status == 'Failed' and n else ''}"
@@ -47,6 +61,7 @@ class DashboardScreen(AdminScreen):
             yield Static("conflicts\n-", id="conflicts", classes="tile")
             yield Static("unparseable\n-", id="unparseable", classes="tile")
             yield Static("webhook errors\n-", id="webhook_errors", classes="tile")
+        yield Static("other open failures: -", id="other_failures")
         yield Static("orchestrations, last 24 h\n-", id="orchestrations")
         yield StatusLine("loading...", id="status")
         yield Footer()
@@ -79,5 +94,6 @@ class DashboardScreen(AdminScreen):
         self._tile("conflicts", "conflicts", data.failures["conflict"])
         self._tile("unparseable", "unparseable", data.failures["unparseable"])
         self._tile("webhook_errors", "webhook errors", data.failures["webhook_error"])
+        self.query_one("#other_failures", Static).update(_other_failures(data))
         self.query_one("#orchestrations", Static).update(_orchestrations(data))
         self.query_one("#status", StatusLine).update("up to date")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,7 +12,8 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from admin.actions import audited_detail
 from admin.detail import MessageDetail
-from tui.screens.base import AdminScreen, StatusLine, cells
+from admin.text import printable_lines
+from tui.screens.base import AdminScreen, StatusLine, cells, safe_markup
 
 
 class DetailScreen(AdminScreen):
@@ -27,7 +27,7 @@ class DetailScreen(AdminScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll():
-            yield Static(f"[b]{escape(self.message_id)}[/]", id="summary")
+            yield Static(f"[b]{safe_markup(self.message_id)}[/]", id="summary")
             timeline: DataTable[Text] = DataTable(id="timeline", cursor_type="row")
             timeline.add_columns("provider time", "status")
             yield timeline
@@ -50,10 +50,10 @@ class DetailScreen(AdminScreen):
         self.detail = detail
         raw = detail.raw or {}
         self.query_one("#summary", Static).update(
-            f"[b]{escape(detail.message_id)}[/]\n"
-            f"latest status: {escape(detail.latest_status or '-')}\n"
-            f"record: {escape(detail.record_path or '-')}\n"
-            f"raw: {escape(str(raw.get('path', '-')))} sha256 {raw.get('sha256', '-')}"
+            f"[b]{safe_markup(detail.message_id)}[/]\n"
+            f"latest status: {safe_markup(detail.latest_status or '-')}\n"
+            f"record: {safe_markup(detail.record_path or '-')}\n"
+            f"raw: {safe_markup(raw.get('path', '-'))} sha256 {safe_markup(raw.get('sha256', '-'))}"
         )
         timeline = self.query_one("#timeline", DataTable)
         for item in detail.timeline:
@@ -65,7 +65,8 @@ class DetailScreen(AdminScreen):
                 str(m["sha256"] or "-")[:16], m["access_tier"] or "-",
             ))
         self.query_one("#record", Static).update(
-            json.dumps(detail.record, indent=2, sort_keys=True, ensure_ascii=False)
+            printable_lines(json.dumps(detail.record, indent=2, sort_keys=True,
+                                       ensure_ascii=False))
         )
         self.query_one("#status", StatusLine).update(
             f"{len(detail.events)} event(s), {len(detail.timeline)} status(es)"

@@ -1,13 +1,19 @@
-"""Small modal dialogs: confirm, and a scrollable text viewer."""
+"""Small modal dialogs: confirm, and a scrollable text viewer.
+
+Both show their text as text: a question or payload carries provider-controlled ids
+and reasons, and Rich markup in them must neither style nor break the dialog.
+"""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Static
 
-from tui.screens.base import AdminModal
+from admin.text import printable, printable_lines
+from tui.screens.base import AdminModal, safe_markup
 
 
 class ConfirmScreen(AdminModal[bool]):
@@ -19,7 +25,7 @@ class ConfirmScreen(AdminModal[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.question, id="question")
+            yield Static(Text(printable(self.question)), id="question")
             with Horizontal(classes="buttons"):
                 yield Button("Yes (y)", id="yes", variant="error")
                 yield Button("No (n)", id="no", variant="primary")
@@ -41,10 +47,10 @@ class TextScreen(AdminModal[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
-            yield Static(f"[b]{self.heading}[/]  (Esc closes)")
+            yield Static(f"[b]{safe_markup(self.heading)}[/]  (Esc closes)")
             with VerticalScroll():
                 # markup=False: payloads are data, never Rich markup.
-                yield Static(self.text, id="text", markup=False)
+                yield Static(printable_lines(self.text), id="text", markup=False)
 
     def action_close(self) -> None:
         self.dismiss(None)

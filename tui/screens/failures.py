@@ -1,14 +1,15 @@
-"""Failures: poison messages, failed orchestrations and failures-table rows; replay after confirm.
+"""Failures: poison messages, unsuccessful orchestrations (Failed, Terminated, Canceled;
+last 30 days) and every kind of failures-table row; replay after confirm.
 
-Replay depends on the kind: a poison message goes back to `ingest`, a failed
-orchestration is restarted with its original input, a media gap gets a refetch.
+Replay depends on the kind: a poison message or a dead letter goes back to `ingest`,
+an orchestration is restarted with its original input, a media gap gets a refetch.
+Ids and reasons come from providers, so they are shown as text, never as markup.
 """
 
 from __future__ import annotations
 
 import json
 
-from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,7 +19,7 @@ from admin.actions import audited_payload, audited_replay, find_poison
 from admin.durable_api import DurableApiError
 from admin.failures import Failure, failures, orchestration_failures
 from admin.replay import ReplayResult
-from tui.screens.base import AdminScreen, StatusLine, cells
+from tui.screens.base import AdminScreen, StatusLine, cells, safe_markup
 from tui.screens.dialogs import ConfirmScreen, TextScreen
 
 
@@ -70,9 +71,9 @@ class FailuresScreen(AdminScreen):
         table = self.query_one(DataTable)
         table.clear()
         for item in items:
-            table.add_row(*cells(item.kind, item.day, item.ref[-40:], item.reason[:60]))
+            table.add_row(*cells(item.label, item.day, item.ref[-40:], item.reason[:60]))
         summary = f"{len(items)} failure(s); Enter opens, r replays"
-        self.status.update(escape(f"{summary}; {note}" if note else summary))
+        self.status.update(safe_markup(f"{summary}; {note}" if note else summary))
 
     def selected(self) -> Failure | None:
         table = self.query_one(DataTable)
@@ -89,7 +90,7 @@ class FailuresScreen(AdminScreen):
             return
         if item.kind != "poison":
             text = json.dumps(item.to_json(), indent=2, sort_keys=True, ensure_ascii=False)
-            self.app.push_screen(TextScreen(f"{item.kind} {item.day}", text))
+            self.app.push_screen(TextScreen(f"{item.label} {item.day}", text))
             return
 
         def load() -> str:
@@ -106,13 +107,17 @@ class FailuresScreen(AdminScreen):
     def action_replay(self) -> None:
         item = self.selected()
         if item is None or not item.replayable:
-            self.status.update("select a poison message, failed orchestration or media gap")
+            self.status.update(
+                "select a poison message, orchestration, media gap or dead letter"
+            )
             return
         question = {
             "poison": f"Replay poison message {item.ref} to ingest?",
             "orchestration": f"Restart orchestration {item.ref} with its original input?",
+            "deadletter": f"Copy dead letter {item.ref} back to ingest?",
         }.get(item.kind, f"Fetch the missing media of {item.ref} again?")
-        self._confirm_then(question, [item.id], False)
+        # ConfirmScreen shows this as plain text: ref and reason are provider data.
+        self._confirm_then(f"{question} (reason: {item.reason})", [item.id], False)
 
     def action_replay_all(self) -> None:
         self._confirm_then("Replay EVERY poison message to ingest?", None, True)
@@ -142,6 +147,5 @@ class FailuresScreen(AdminScreen):
         self.app.push_screen(ConfirmScreen(question), answered)
 
     def replayed(self, result: ReplayResult) -> None:
-        done = len(result.replayed) + len(result.restarted) + len(result.refetching)
-        self.notify(f"replayed {done} item(s)")
+        self.notify(f"replayed {result.done} item(s)")
         self.action_reload()

@@ -15,10 +15,10 @@ HELP = """\
 [b]d[/] dashboard   backlog (ingest depth, oldest message, poison), records today,
               open media gaps, conflicts, unparseable bodies, orchestrations
               by runtime status (24 h); refreshes on an interval
-[b]f[/] failures    poison messages, failed orchestrations (24 h), media gaps,
-              conflicts; Enter opens, [b]r[/] replays the selected one (poison:
-              back to ingest; orchestration: restart; media gap: refetch),
-              [b]R[/] replays all poison (both ask first)
+[b]f[/] failures    poison, failed/terminated/canceled orchestrations (30 days),
+              every kind of failures-table row; Enter opens, [b]r[/] replays the
+              selected one (poison, dead letter: back to ingest; orchestration:
+              restart; media gap: refetch), [b]R[/] replays all poison (both ask)
 [b]s[/] search      participant / message id / type / from / to / direction;
               Enter in a field searches, Enter on a row opens the message,
               Ctrl+N next page (newest first)
