@@ -20,16 +20,19 @@ from typing import Any
 from archive.names import (
     SETTING_APP_SECRET,
     SETTING_ARCHIVE_STORAGE,
+    SETTING_CUSTODY_MAC_KEY,
     SETTING_GRAPH_URL,
     SETTING_HOST_STORAGE,
     SETTING_MAX_WEBHOOK_BYTES,
+    SETTING_POISON_DRAIN_SCHEDULE,
     SETTING_VERIFY_TOKEN,
 )
-from devhost.azurite import REPO_ROOT, Azurite, AzuriteError
+from devhost.azurite import REPO_ROOT, Azurite, AzuriteError, PortInUse
 from devhost.config import BODY_LIMIT_SETTING, ConfigError
 from devhost.discovery import DiscoveryError
 from devhost.host import DEFAULT_PORT, DEFAULT_RPC_PORT, LOOPBACK, DevHost
 from devhost.keys import FUNCTION_KEY_SETTING, MASTER_KEY_SETTING
+from ingest.housekeeping import DEFAULT_POISON_DRAIN_SCHEDULE
 from storage.settings import DEFAULT_GRAPH_URL, DEFAULT_MAX_WEBHOOK_BYTES
 
 WEBHOOK_ROUTE = "webhooks/meta"
@@ -41,17 +44,22 @@ GENERATED: dict[str, Callable[[], str]] = {
     SETTING_VERIFY_TOKEN: lambda: secrets.token_urlsafe(24),
     FUNCTION_KEY_SETTING: lambda: secrets.token_urlsafe(32),
     MASTER_KEY_SETTING: lambda: secrets.token_urlsafe(32),
+    # The app MACs what it cannot keep verbatim (e.g. outbound captures) under this key.
+    SETTING_CUSTODY_MAC_KEY: lambda: secrets.token_hex(32),
 }
 _SECRET_NAME = re.compile(r"SECRET|TOKEN|KEY|PASSWORD", re.IGNORECASE)
-_SECRET_PART = re.compile(r"((?:AccountKey|SharedAccessSignature|SharedAccessKey)=)[^;]*")
+_SECRET_PART = re.compile(
+    r"((?:AccountKey|SharedAccessSignature|SharedAccessKey|Password)=)[^;]*", re.IGNORECASE
+)
 
 
 def mask(name: str, value: str) -> str:
     """A printable form of a setting: secrets hidden, connection-string keys hidden."""
-    if "=" in value and ";" in value:
-        return _SECRET_PART.sub(r"\1****", value)
+    # The name decides first: a secret's value may contain `=` and `;` by chance.
     if _SECRET_NAME.search(name):
         return f"**** ({len(value)} chars)"
+    if "=" in value and ";" in value:
+        return _SECRET_PART.sub(r"\1****", value)
     return value
 
 
@@ -65,6 +73,7 @@ def load_or_create_settings(path: Path) -> dict[str, str]:
     for name, make in GENERATED.items():
         settings.setdefault(name, make())
     settings.setdefault(SETTING_GRAPH_URL, DEFAULT_GRAPH_URL)
+    settings.setdefault(SETTING_POISON_DRAIN_SCHEDULE, DEFAULT_POISON_DRAIN_SCHEDULE)
     # As in Azure (bicep/modules/function-app.bicep): the host refuses a body over
     # the app's cap before buffering it.
     settings.setdefault(
@@ -74,14 +83,25 @@ def load_or_create_settings(path: Path) -> dict[str, str]:
     return settings
 
 
+def prepare_data_dir(folder: Path) -> None:
+    """Create the data folder owner-only, and tighten one left loose by an older version."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+
+
 def save_settings(path: Path, settings: dict[str, str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write atomically and owner-only: the file holds the dev secrets and keys."""
+    prepare_data_dir(path.parent)
     tmp = path.with_suffix(".tmp")
-    # Owner-only: the file holds the dev secrets and keys.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A leftover from an interrupted write keeps its old mode through O_TRUNC: start afresh.
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)  # exact, whatever the umask
         json.dump(settings, handle, indent=2, sort_keys=True)
         handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
     tmp.replace(path)
 
 
@@ -152,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
     settings_path = data_dir / SETTINGS_FILE
     azurite: Azurite | None = None
     try:
+        prepare_data_dir(data_dir)
         settings = load_or_create_settings(settings_path)
         if args.no_azurite:
             host_conn, archive_conn = _storage_from_env()
@@ -161,6 +182,12 @@ def run(args: argparse.Namespace) -> int:
                 data_dir / "azurite", blob_port=ports[0], queue_port=ports[1], table_port=ports[2]
             )
             azurite.start()
+            if azurite.retired_pid is not None:
+                print(
+                    f"wa-archive dev: stopped an earlier Azurite (pid {azurite.retired_pid}) "
+                    "left running on this data folder",
+                    flush=True,
+                )
             host_conn = archive_conn = azurite.connection_string
         settings[SETTING_HOST_STORAGE] = host_conn
         settings[SETTING_ARCHIVE_STORAGE] = archive_conn
@@ -175,6 +202,13 @@ def run(args: argparse.Namespace) -> int:
         host = DevHost(args.app, port=args.port, rpc_port=args.rpc_port, host=LOOPBACK)
         effective = {name: os.environ[name] for name in settings}
         asyncio.run(serve(host, announce=lambda h: _announce(h, effective, settings_path)))
+    except PortInUse as exc:
+        print(
+            f"wa-archive dev: {exc}. Stop that process, or choose other Azurite ports with "
+            "--azurite-ports BLOB,QUEUE,TABLE (or --azurite-ports auto).",
+            file=sys.stderr,
+        )
+        return 2
     except (AzuriteError, ConfigError, DiscoveryError, OSError) as exc:
         print(f"wa-archive dev: {exc}", file=sys.stderr)
         return 2
@@ -182,3 +216,4 @@ def run(args: argparse.Namespace) -> int:
         if azurite is not None:
             azurite.stop()
     return 0
+

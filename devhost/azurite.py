@@ -3,6 +3,10 @@
 Used by `wa-archive dev` (persistent data under .wa-archive/) and by the test
 fixtures (free ports, temp folder). Azurite has no immutability policies, legal
 holds or versioning; code that depends on those is exercised in Azure only.
+
+Each start records the process in `<location>/azurite.pid.json`, stops an earlier
+Azurite left running on the same folder (devhost/azurite_pid.py), and ties the new
+one to this process's lifetime (devhost/lifeline.py).
 """
 
 from __future__ import annotations
@@ -18,7 +22,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from devhost import azurite_pid, lifeline
+from devhost.ports import PortHolder, port_holder
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
+SAVE_ON_EXIT = Path(__file__).resolve().parent / "azurite_save_on_exit.js"
 ACCOUNT_NAME = "devstoreaccount1"
 # Azurite's fixed, publicly documented development key: not a secret.
 ACCOUNT_KEY = (
@@ -28,6 +36,15 @@ ACCOUNT_KEY = (
 
 class AzuriteError(RuntimeError):
     """Azurite could not be installed, started or reached."""
+
+
+class PortInUse(AzuriteError):
+    """A port Azurite needs is held by another process."""
+
+    def __init__(self, host: str, port: int, holder: PortHolder | None) -> None:
+        self.host, self.port, self.holder = host, port, holder
+        by = f" by {holder.describe()}" if holder is not None else ""
+        super().__init__(f"port {port} on {host} is already in use{by}")
 
 
 @dataclass(frozen=True)
@@ -97,6 +114,7 @@ class Azurite:
         )
         self.log_path = log_path or location / "azurite.log"
         self._process: subprocess.Popen[bytes] | None = None
+        self.retired_pid: int | None = None  # an earlier Azurite this start stopped
 
     @property
     def connection_string(self) -> str:
@@ -106,15 +124,9 @@ class Azurite:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def start(self, timeout: float = 30.0) -> None:
-        if self.running:
-            return
-        self.location.mkdir(parents=True, exist_ok=True)
+    def command(self) -> list[str]:
         ep = self.endpoints
-        for port in (ep.blob_port, ep.queue_port, ep.table_port):
-            if _port_open(ep.host, port):
-                raise AzuriteError(f"port {port} on {ep.host} is already in use")
-        cmd = [
+        return [
             str(azurite_binary()),
             "--silent",
             "--disableTelemetry",
@@ -134,9 +146,25 @@ class Azurite:
             "--tablePort",
             str(ep.table_port),
         ]
+
+    def start(self, timeout: float = 30.0) -> None:
+        if self.running:
+            return
+        self.location.mkdir(parents=True, exist_ok=True)
+        self._retire_earlier()
+        ep = self.endpoints
+        for port in (ep.blob_port, ep.queue_port, ep.table_port):
+            if _port_open(ep.host, port):
+                raise PortInUse(ep.host, port, port_holder(port))
         log = self.log_path.open("ab")
-        self._process = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        # A session of its own: Ctrl-C reaches devhost only, which stops Azurite after
+        # checkpointing; lifeline still takes Azurite down if we are killed outright.
+        self._process = lifeline.spawn(
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=_azurite_env(),
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -144,17 +172,45 @@ class Azurite:
             if self._process.poll() is not None:
                 raise AzuriteError(f"Azurite exited early; see {self.log_path}")
             if all(_ready(ep.host, p) for p in (ep.blob_port, ep.queue_port, ep.table_port)):
+                self._record()
                 return
             time.sleep(0.1)
         self.stop()
         raise AzuriteError(f"Azurite did not become ready in {timeout:.0f}s; see {self.log_path}")
+
+    def _retire_earlier(self) -> None:
+        earlier = azurite_pid.earlier_azurite(self.location)
+        if earlier is None:
+            return
+        try:
+            azurite_pid.retire(earlier)
+        except azurite_pid.EarlierAzuriteBusy as exc:
+            raise AzuriteError(str(exc)) from exc
+        self.retired_pid = earlier.pid
+
+    def _record(self) -> None:
+        assert self._process is not None
+        ep = self.endpoints
+        azurite_pid.write_record(
+            self.location,
+            azurite_pid.AzuriteRecord(
+                pid=self._process.pid,
+                owner=os.getpid(),
+                host=ep.host,
+                blob_port=ep.blob_port,
+                queue_port=ep.queue_port,
+                table_port=ep.table_port,
+                location=str(self.location),
+                dies_with_owner=lifeline.supported(),
+            ),
+        )
 
     def stop(self, timeout: float = 10.0) -> None:
         proc = self._process
         self._process = None
         if proc is None or proc.poll() is not None:
             return
-        # Azurite runs under node via a shell shim: signal the whole group.
+        # Signal the whole group: Azurite's session holds anything node forked.
         try:
             os.killpg(proc.pid, signal.SIGTERM)
         except ProcessLookupError:
@@ -164,6 +220,7 @@ class Azurite:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=timeout)
+        azurite_pid.remove_record(self.location, proc.pid)
 
     def kill(self) -> None:
         """Simulate a storage outage: SIGKILL, no clean shutdown."""
@@ -179,6 +236,15 @@ class Azurite:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _azurite_env() -> dict[str, str]:
+    """The environment plus a preload that saves Azurite's metadata on SIGTERM/SIGINT."""
+    env = dict(os.environ)
+    if SAVE_ON_EXIT.exists():
+        preload = f'--require "{SAVE_ON_EXIT}"'
+        env["NODE_OPTIONS"] = f"{env.get('NODE_OPTIONS', '')} {preload}".strip()
+    return env
 
 
 def _ready(host: str, port: int) -> bool:

@@ -17,14 +17,14 @@ from aiohttp import web
 from azure.core.exceptions import AzureError
 
 from devhost.durable import history as h
-from devhost.durable.runtime import DurableRuntime, UnknownOrchestrator
+from devhost.durable.runtime import OrchestrationRuntime, UnknownOrchestrator
 from devhost.durable.store import ACTIVE, TERMINAL, Instance, instance_filter
 
 CONTINUATION_HEADER = "x-ms-continuation-token"
 INSTANCE_PLACEHOLDER = "INSTANCEID"
 
 
-def client_binding(runtime: DurableRuntime, binding: dict[str, Any]) -> dict[str, Any]:
+def client_binding(runtime: OrchestrationRuntime, binding: dict[str, Any]) -> dict[str, Any]:
     """What the host hands a durableClient parameter (DurableOrchestrationBindings)."""
     base = runtime.management_base_url
     instance = f"{base}instances/{INSTANCE_PLACEHOLDER}"
@@ -112,7 +112,7 @@ def _filters(request: web.Request) -> dict[str, Any]:
     }
 
 
-def add_routes(runtime: DurableRuntime, app: web.Application, prefix: str) -> None:
+def add_routes(runtime: OrchestrationRuntime, app: web.Application, prefix: str) -> None:
     prefix = prefix if prefix.endswith("/") else prefix + "/"
 
     async def start(request: web.Request) -> web.Response:

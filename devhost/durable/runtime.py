@@ -1,4 +1,4 @@
-"""DurableRuntime: drives orchestrations through the SDK's own replay, on Azurite tables.
+"""OrchestrationRuntime: drives orchestrations through the SDK's own replay, on Azurite tables.
 
 Per instance, one driver task replays episodes one at a time (an asyncio lock
 also serialises start, terminate and purge against it). Crash safety comes
@@ -12,6 +12,7 @@ So a recorded completion never runs again, and an unrecorded one runs again (at 
 A storage failure never strands an instance: a failed inbox write is retried with
 backoff, and a failed episode reloads the instance from storage as a restart would
 (re-arming only work that is not already running in this process).
+Activities and timers run in work.py; the HTTP API (api.py) sits on top of this module.
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
-
 from devhost.discovery import FunctionSpec
 from devhost.durable import history as h
+from devhost.durable.backoff import Stopped, persist
 from devhost.durable.engine import (
     choose_events,
     context_json,
@@ -35,7 +35,7 @@ from devhost.durable.engine import (
     plan_episode,
     scheduling_rows,
 )
-from devhost.durable.history import Event, EventType, type_of
+from devhost.durable.history import Event
 from devhost.durable.store import (
     ACTIVE,
     TERMINAL,
@@ -45,13 +45,10 @@ from devhost.durable.store import (
     TaskHubStore,
     instance_filter,
 )
+from devhost.durable.work import WorkRunner
 from devhost.invoke import call_user_function
 
 log = logging.getLogger("devhost.durable")
-
-# Backoff while storage is unreachable (e.g. an emulator restart or a network blip).
-RETRY_FIRST_SECONDS = 0.5
-RETRY_MAX_SECONDS = 10.0
 
 
 class UnknownOrchestrator(LookupError):
@@ -67,7 +64,9 @@ class Live:
     inbox: list[InboxItem] = field(default_factory=list)
 
 
-class DurableRuntime:
+class OrchestrationRuntime:
+    """Drives instances on one task hub; devhost.durable.DurableRuntime adds the HTTP API."""
+
     def __init__(
         self,
         *,
@@ -85,16 +84,21 @@ class DurableRuntime:
         self.rpc_base_url = rpc_base_url if rpc_base_url.endswith("/") else rpc_base_url + "/"
         self.management_base_url = management_base_url or self.rpc_base_url
         self.store = TaskHubStore(connection_string, hub_name)
-        self._activity_slots = asyncio.Semaphore(max(1, max_concurrent_activities))
         self._orchestrator_slots = asyncio.Semaphore(max(1, max_concurrent_orchestrators))
         self._live: dict[str, Live] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._drivers: dict[str, asyncio.Task[None]] = {}
         self._dirty: set[str] = set()
         self._work: set[asyncio.Task[None]] = set()
-        # (instance, execution, "task"|"timer", event id) of activities and timers running here.
-        self._inflight: set[tuple[str, str, str, int]] = set()
         self._running = False
+        self.work = WorkRunner(
+            activities=self.activities,
+            store=self.store,
+            max_concurrent_activities=max_concurrent_activities,
+            is_current=lambda iid, eid: self._still_current(iid, eid) is not None,
+            deliver=self._deliver,
+            running=lambda: self._running,
+        )
 
     # Lifecycle
 
@@ -114,6 +118,7 @@ class DurableRuntime:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.work.stop()
         self._drivers.clear()
         self._work.clear()
         self._live.clear()
@@ -123,16 +128,6 @@ class DurableRuntime:
     def unfinished(self) -> int:
         """Instances this process is still driving (Pending or Running)."""
         return len(self._live)
-
-    def add_routes(self, app: web.Application, prefix: str) -> None:
-        from devhost.durable.api import add_routes
-
-        add_routes(self, app, prefix)
-
-    def client_binding_json(self, binding: dict[str, Any]) -> str:
-        from devhost.durable.api import client_binding
-
-        return json.dumps(client_binding(self, binding))
 
     # Instance management (used by the HTTP API)
 
@@ -255,30 +250,26 @@ class DurableRuntime:
             self._spawn(self._recover(instance_id))
 
     async def _recover(self, instance_id: str) -> None:
-        delay = RETRY_FIRST_SECONDS
-        while self._running:
-            await asyncio.sleep(delay)
-            try:
-                async with self._lock(instance_id):
-                    instance = await self.store.get_instance(instance_id)
-                    live = None
-                    if instance is not None and instance.status in ACTIVE:
-                        live = await self._load(instance)
-                    else:
-                        self._live.pop(instance_id, None)
-            except Exception as exc:
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
-                log.warning(
-                    "reloading instance %s failed (%s); retrying in %.1fs",
-                    instance_id,
-                    type(exc).__name__,
-                    delay,
-                )
-                continue
-            if live is not None:
-                self._arm_outstanding(live)
-                self._wake(instance_id)
+        try:
+            live = await persist(
+                lambda: self._reload(instance_id),
+                what=f"reloading instance {instance_id}",
+                running=lambda: self._running,
+                wait_first=True,
+            )
+        except Stopped:
             return
+        if live is not None:
+            self._arm_outstanding(live)
+            self._wake(instance_id)
+
+    async def _reload(self, instance_id: str) -> Live | None:
+        async with self._lock(instance_id):
+            instance = await self.store.get_instance(instance_id)
+            if instance is not None and instance.status in ACTIVE:
+                return await self._load(instance)
+            self._live.pop(instance_id, None)
+            return None
 
     async def _load(self, instance: Instance) -> Live | None:
         """Read an unfinished instance back, finishing what a crash cut short."""
@@ -345,9 +336,9 @@ class DurableRuntime:
             self._live.pop(instance_id, None)
         elif not outcome.continued:
             for event in outcome.activities:
-                self._spawn(self._run_activity(instance_id, instance.execution_id, event))
+                self.work.start_activity(instance_id, instance.execution_id, event)
             for event in outcome.timers:
-                self._spawn(self._run_timer(instance_id, instance.execution_id, event))
+                self.work.start_timer(instance_id, instance.execution_id, event)
         return True
 
     async def _call_orchestrator(
@@ -381,26 +372,11 @@ class DurableRuntime:
         gone = {i.row_key for i in items}
         live.inbox = [i for i in live.inbox if i.row_key not in gone]
 
-    # Activities and timers
+    # Results from the work runner
 
     def _arm_outstanding(self, live: Live) -> None:
-        done = {h.completion_key(r.event) for r in live.history}
-        done |= {h.completion_key(i.event) for i in live.inbox}
-        iid, eid = live.instance.instance_id, live.instance.execution_id
-        for row in live.history:
-            kind, event_id = type_of(row.event), int(row.event["EventId"])
-            if (iid, eid, "task" if kind is EventType.TaskScheduled else "timer", event_id) in (
-                self._inflight
-            ):
-                continue  # still running in this process: its result is on the way
-            if kind is EventType.TaskScheduled and ("task", event_id) not in done:
-                self._spawn(self._run_activity(iid, eid, row.event))
-            elif (
-                kind is EventType.TimerCreated
-                and ("timer", event_id) not in done
-                and not row.meta.get("canceled")
-            ):
-                self._spawn(self._run_timer(iid, eid, row.event))
+        instance = live.instance
+        self.work.rearm(instance.instance_id, instance.execution_id, live.history, live.inbox)
 
     def _still_current(self, instance_id: str, execution_id: str) -> Live | None:
         live = self._live.get(instance_id)
@@ -408,27 +384,8 @@ class DurableRuntime:
             return None
         return live
 
-    async def _record(self, instance_id: str, execution_id: str, event: Event) -> None:
-        """Write a completion to the inbox (retrying while storage is down), then wake."""
-        if self._still_current(instance_id, execution_id) is None:
-            return
-        row_key = self.store.new_inbox_key()
-        delay = RETRY_FIRST_SECONDS
-        while True:
-            try:
-                item = await self.store.add_inbox(instance_id, execution_id, event, row_key)
-                break
-            except Exception as exc:
-                if not self._running:
-                    return  # the next start re-runs it: it was never recorded
-                log.warning(
-                    "recording a result for instance %s failed (%s); retrying in %.1fs",
-                    instance_id,
-                    type(exc).__name__,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
+    async def _deliver(self, instance_id: str, execution_id: str, item: InboxItem) -> None:
+        """A completion now in the inbox: queue it for the instance's next episode."""
         # Under the lock: a concurrent reload may have replaced the in-memory state
         # (and may already have read this row back from storage).
         async with self._lock(instance_id):
@@ -438,43 +395,3 @@ class DurableRuntime:
             if all(i.row_key != item.row_key for i in live.inbox):
                 live.inbox.append(item)
         self._wake(instance_id)
-
-    async def _run_activity(self, instance_id: str, execution_id: str, scheduled: Event) -> None:
-        key = (instance_id, execution_id, "task", int(scheduled["EventId"]))
-        self._inflight.add(key)
-        try:
-            await self._activity(instance_id, execution_id, scheduled)
-        finally:
-            self._inflight.discard(key)
-
-    async def _activity(self, instance_id: str, execution_id: str, scheduled: Event) -> None:
-        async with self._activity_slots:
-            if self._still_current(instance_id, execution_id) is None:
-                return
-            name, task_id = str(scheduled["Name"]), int(scheduled["EventId"])
-            try:
-                spec = self.activities.get(name)
-                if spec is None:
-                    raise LookupError(f"activity function '{name}' is not defined")
-                input_text = scheduled.get("Input")
-                argument = None if input_text is None else json.loads(input_text)
-                value = await call_user_function(
-                    spec.callable, {str(spec.trigger["name"]): argument}
-                )
-                done = h.task_completed(task_id, json.dumps(value))
-            except Exception as exc:
-                done = h.task_failed(
-                    task_id, f"Activity function '{name}' failed: {exc}", type(exc).__name__
-                )
-            await self._record(instance_id, execution_id, done)
-
-    async def _run_timer(self, instance_id: str, execution_id: str, created: Event) -> None:
-        key = (instance_id, execution_id, "timer", int(created["EventId"]))
-        self._inflight.add(key)
-        try:
-            delay = (h.parse_iso(str(created["FireAt"])) - h.utc_now()).total_seconds()
-            await asyncio.sleep(max(0.0, delay))
-            fired = h.timer_fired(int(created["EventId"]), str(created["FireAt"]))
-            await self._record(instance_id, execution_id, fired)
-        finally:
-            self._inflight.discard(key)

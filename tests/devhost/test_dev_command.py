@@ -16,7 +16,7 @@ from typing import IO
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from archive.names import RAW_CONTAINER
+from archive.names import CONTAINERS, RAW_CONTAINER
 from tests.devhost.host_support import APPS
 
 pytestmark = pytest.mark.e2e
@@ -30,34 +30,53 @@ def _pump(stream: IO[str], lines: queue.Queue[str]) -> None:
         lines.put(line)
 
 
+def dev_command(data_dir: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "cli.main",  # the `wa-archive` console script's entry point
+        "dev",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        "0",
+        "--rpc-port",
+        "0",
+        "--azurite-ports",
+        "auto",
+        "--app",
+        str(APPS / "host_http.py"),
+    ]
+
+
 class DevProcess:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(
+        self, command: list[str], env: dict[str, str] | None = None, own_group: bool = False
+    ) -> None:
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cli.main",  # the `wa-archive` console script's entry point
-                "dev",
-                "--data-dir",
-                str(data_dir),
-                "--port",
-                "0",
-                "--rpc-port",
-                "0",
-                "--azurite-ports",
-                "auto",
-                "--app",
-                str(APPS / "host_http.py"),
-            ],
+            command,
             cwd=REPO,
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=own_group,  # a process group of its own, like a terminal job
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
-        assert self.proc.stdout is not None
+        # Drained even when no test reads it: a full stderr pipe would block the child.
+        self.errors: queue.Queue[str] = queue.Queue()
+        assert self.proc.stdout is not None and self.proc.stderr is not None
         threading.Thread(target=_pump, args=(self.proc.stdout, self.lines), daemon=True).start()
+        threading.Thread(target=_pump, args=(self.proc.stderr, self.errors), daemon=True).start()
+
+    def stderr_text(self) -> str:
+        return "".join(self.errors.queue)
+
+    def kill_group(self) -> None:
+        """SIGKILL the whole process group, as an OOM kill or a closed terminal does."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
 
     def wait_ready(self, timeout: float = 90.0) -> str:
         while True:
@@ -100,7 +119,7 @@ def _processes_mentioning(text: str) -> list[int]:
 
 def test_dev_runs_stops_cleanly_and_keeps_data(tmp_path: Path):
     data_dir = tmp_path / "wa-data"
-    first = DevProcess(data_dir)
+    first = DevProcess(dev_command(data_dir))
     try:
         url = first.wait_ready()
         settings = json.loads((data_dir / "settings.json").read_text())
@@ -111,6 +130,8 @@ def test_dev_runs_stops_cleanly_and_keeps_data(tmp_path: Path):
         assert _get(f"{url}/api/hello/dev") == (200, b"hello dev")
         # ensure_archive_resources ran: the raw container exists; store a blob in it.
         blobs = BlobServiceClient.from_connection_string(settings["ARCHIVE_STORAGE"])
+        # Every container of archive.names, the quarantine and deadletter ones included.
+        assert {c.name for c in blobs.list_containers()} >= set(CONTAINERS)
         blobs.get_container_client(RAW_CONTAINER).upload_blob("kept.txt", b"still here")
     finally:
         code = first.interrupt()
@@ -122,7 +143,7 @@ def test_dev_runs_stops_cleanly_and_keeps_data(tmp_path: Path):
     assert settings["WHATSAPP_GRAPH_URL"] == "https://graph.facebook.com/v21.0"
     assert _processes_mentioning(str(data_dir / "azurite")) == []
 
-    second = DevProcess(data_dir)
+    second = DevProcess(dev_command(data_dir))
     try:
         url = second.wait_ready()
         again = json.loads((data_dir / "settings.json").read_text())

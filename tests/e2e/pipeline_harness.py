@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from devhost import lifeline
 from devhost.azurite import REPO_ROOT, free_port
 from tests.support.pipeline_env import settings_for
 
@@ -59,7 +60,8 @@ class DevHostProcess:
         if self.host_json is not None:
             args += ["--host-json", str(self.host_json)]
         log = self.log_path.open("a")
-        self._proc = subprocess.Popen(
+        # Tied to this process: a killed test run leaves no devhost holding its ports.
+        self._proc = lifeline.spawn(
             args,
             cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
             start_new_session=True,
