@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from devhost import lifeline
 from devhost.azurite import REPO_ROOT, free_port
+from tests.support import webhooks
 from tests.support.pipeline_env import settings_for
 
 FUNCTION_KEY = "e2e-function-key"
@@ -124,3 +125,13 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 120.0) -
             return last
         time.sleep(0.5)
     raise AssertionError(f"timed out waiting for {what} (last: {json.dumps(last, default=str)})")
+
+
+def send_webhook(
+    host: DevHostProcess, doc_or_body: dict[str, object] | bytes, secret: str | None = None
+) -> int:
+    """POST a Meta webhook signed with the test app secret (or `secret`); the HTTP status."""
+    body = doc_or_body if isinstance(doc_or_body, bytes) else webhooks.body_of(doc_or_body)
+    headers = webhooks.signed_headers(body, secret or webhooks.APP_SECRET)
+    status, _ = http("POST", f"{host.url}/api/webhooks/meta", body, headers)
+    return status

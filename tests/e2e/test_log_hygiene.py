@@ -13,16 +13,14 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from azure.storage.blob import BlobServiceClient
 
 from archive.names import RECORDS_CONTAINER
 from devhost.azurite import Azurite
-from storage.provision import ensure_archive_resources
 from tests.e2e.pipeline_harness import FUNCTION_KEY, DevHostProcess, http, wait_for
+from tests.e2e.pipeline_harness import send_webhook as send
 from tests.support import webhooks
 from tests.support.media_server import MediaItem, MediaServer
 
@@ -31,27 +29,6 @@ pytestmark = pytest.mark.e2e
 CUSTOMER = "447700900123"
 SECRET_WORDS = "quarterly-bonus-figures-do-not-share"
 T0 = 1764158400
-
-
-@pytest.fixture
-def devhost(
-    fresh_azurite: Azurite, media_server: MediaServer, tmp_path: Path
-) -> Iterator[DevHostProcess]:
-    ensure_archive_resources(fresh_azurite.connection_string)
-    host = DevHostProcess(
-        fresh_azurite.connection_string, media_server.base_url, tmp_path / "devhost.log"
-    ).start()
-    try:
-        yield host
-    finally:
-        host.stop()
-
-
-def send(host: DevHostProcess, doc: dict[str, object] | bytes, secret: str | None = None) -> int:
-    body = doc if isinstance(doc, bytes) else webhooks.body_of(doc)
-    status, _ = http("POST", f"{host.url}/api/webhooks/meta", body,
-                     webhooks.signed_headers(body, secret or webhooks.APP_SECRET))
-    return status
 
 
 def test_no_phone_number_text_or_path_in_any_log_line(

@@ -7,9 +7,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from azure.data.tables import TableServiceClient
@@ -20,8 +18,8 @@ from archive.custody import METHOD_META, METHOD_OUTBOUND
 from archive.names import MEDIA_CONTAINER, RAW_CONTAINER, RECORDS_CONTAINER
 from devhost.azurite import Azurite
 from storage.index_reader import IndexReader
-from storage.provision import ensure_archive_resources
 from tests.e2e.pipeline_harness import FUNCTION_KEY, DevHostProcess, http, wait_for
+from tests.e2e.pipeline_harness import send_webhook as send
 from tests.support import webhooks
 from tests.support.media_server import MediaItem, MediaServer
 
@@ -29,28 +27,6 @@ pytestmark = pytest.mark.e2e
 
 CUSTOMER = "15551234567"
 T0 = 1764158400  # 2025-11-26T12:00:00Z
-
-
-@pytest.fixture
-def devhost(
-    fresh_azurite: Azurite, media_server: MediaServer, tmp_path: Path
-) -> Iterator[DevHostProcess]:
-    ensure_archive_resources(fresh_azurite.connection_string)
-    host = DevHostProcess(
-        fresh_azurite.connection_string, media_server.base_url, tmp_path / "devhost.log"
-    ).start()
-    try:
-        yield host
-    finally:
-        host.stop()
-
-
-def send(host: DevHostProcess, doc_or_body: dict[str, object] | bytes, secret: str | None = None
-         ) -> int:
-    body = doc_or_body if isinstance(doc_or_body, bytes) else webhooks.body_of(doc_or_body)
-    headers = webhooks.signed_headers(body, secret or webhooks.APP_SECRET)
-    status, _ = http("POST", f"{host.url}/api/webhooks/meta", body, headers)
-    return status
 
 
 def record_names(conn: str) -> list[str]:
