@@ -4,7 +4,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from ingest import health, housekeeping, outbound, webhooks, worker
-from orchestrations import archive_event, refetch_media
+from orchestrations import archive_event, refetch_media, seal_day, verify_run
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(webhooks.bp)
@@ -14,3 +14,5 @@ app.register_functions(worker.bp)
 app.register_functions(housekeeping.bp)
 app.register_functions(archive_event.bp)
 app.register_functions(refetch_media.bp)
+app.register_functions(seal_day.bp)
+app.register_functions(verify_run.bp)

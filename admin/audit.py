@@ -13,6 +13,7 @@ as the Storage service recorded it, which the client cannot set.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -56,8 +57,10 @@ class AuditEntry:
 
 def _create(container: ContainerClient, name: str, data: bytes) -> datetime | None:
     """Create-only (If-None-Match: *); the service's time from the create response."""
+    # The sha256 rides in the create call, so the daily seal lists instead of downloading.
     response = container.get_blob_client(name).upload_blob(
-        data, overwrite=False, content_settings=ContentSettings(content_type="application/json")
+        data, overwrite=False, content_settings=ContentSettings(content_type="application/json"),
+        metadata={"sha256": hashlib.sha256(data).hexdigest()},
     )
     stamp = response.get("last_modified") if isinstance(response, dict) else None
     return stamp if isinstance(stamp, datetime) else None

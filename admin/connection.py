@@ -53,10 +53,14 @@ _REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR_NAME = ".wa-archive"  # in this checkout: what `wa-archive dev` uses by default
 
 # Data-plane roles an admin identity needs, per service (least privilege).
+# Exactly what bicep/modules/people-access.bicep grants admins
+# (tests/bicep/test_admin_roles.py checks both against the calls in admin/).
 ROLE_HINTS = {
-    "queue": "Storage Queue Data Contributor (backlog, failures, replay)",
-    "table": "Storage Table Data Reader (search, failures)",
-    "blob": "Storage Blob Data Reader on records/raw/media and "
+    "queue": "Storage Queue Data Reader (+ Storage Queue Data Message Sender on ingest, "
+    "WA Archive Poison Replayer on ingest-poison) (backlog, failures, replay)",
+    "table": "Storage Table Data Reader (search, failures), and WA Archive Failure Resolver "
+    "on IndexFailures (dead-letter replay, reconcile)",
+    "blob": "Storage Blob Data Reader on the archive containers and "
     "the Audit Appender role on the audit container",
 }
 

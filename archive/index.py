@@ -42,6 +42,8 @@ FailureKind = Literal[
     "reconcile_missing",
     # store_record exhausted its retries: the orchestration fails after this row.
     "record_failed",
+    # The daily verification found a blob, seal or day that does not match the seals.
+    "verification_failed",
 ]
 LATEST_STATUS_ROW = "latest-status"
 TICKS_WIDTH = 19

@@ -66,3 +66,7 @@ SETTING_OUTBOUND_SENDERS = "OUTBOUND_SENDER_IDS"
 SETTING_POISON_DRAIN_SCHEDULE = "POISON_DRAIN_SCHEDULE"
 # Versionless Key Vault key id the daily manifests are signed with (Bicep sets it).
 SETTING_MANIFEST_KEY_ID = "MANIFEST_SIGNING_KEY_ID"
+# NCRONTAB of the timer that seals the day before (Bicep: daily at 01:30 UTC).
+SETTING_SEAL_SCHEDULE = "SEAL_SCHEDULE"
+# NCRONTAB of the timer that verifies the archive against its seals (Bicep: daily 03:30 UTC).
+SETTING_VERIFY_SCHEDULE = "VERIFY_SCHEDULE"

@@ -5,10 +5,14 @@
 
 targetScope = 'resourceGroup'
 
-@description('Short lowercase prefix for resource names (letters and digits).')
+@description('Short prefix for resource names (letters and digits). It is lower-cased here: storage account names allow lowercase letters and digits only.')
 @minLength(2)
 @maxLength(8)
 param namePrefix string = 'waarch'
+
+@description('Empty (the default) keeps the Key Vault name derived from the resource group and the prefix. Set any string to get a new vault name: a deleted vault stays reserved for its purge-protection period (90 days), so re-creating a resource group of the same name needs a new seed (docs/deploy.md).')
+@maxLength(24)
+param keyVaultNameSeed string = ''
 
 @description('Azure region for every resource.')
 param location string = resourceGroup().location
@@ -23,7 +27,7 @@ param tags object = {
 @maxValue(146000)
 param retentionDays int = 2557
 
-@description('Set to true after `wa-archive lock-retention` has locked the policy (and the log archive policies are locked), so redeployments keep them locked.')
+@description('SETTING THIS TO TRUE LOCKS THE ARCHIVE RETENTION POLICY IRREVERSIBLY, WITH NO CONFIRMATION: ARM locks an Unlocked account policy when asked for state Locked. Leave false until `wa-archive lock-retention` has locked it (the guarded path: checks, audit entry, locks older versions too), then set true so redeployments keep it locked.')
 param retentionPolicyLocked bool = false
 
 @description('Days in Hot before archived blobs move to Cool.')
@@ -41,7 +45,7 @@ param archiveAfterDays int = 365
 ])
 param archiveTier string = 'Cold'
 
-@description('Archive account replication. Archive tier needs LRS, GRS or RA-GRS.')
+@description('Archive account replication. The Archive tier needs LRS, GRS or RA-GRS: any other pairing is refused when the deployment is validated.')
 @allowed([
   'Standard_LRS'
   'Standard_GRS'
@@ -51,6 +55,14 @@ param archiveTier string = 'Cold'
   'Standard_RAGZRS'
 ])
 param archiveSkuName string = 'Standard_GRS'
+
+@description('Host account replication. auto: Standard_ZRS, except in the Flex Consumption regions that have no zone-redundant storage, where it is Standard_LRS. Set Standard_LRS explicitly if a deployment in another region fails on the SKU.')
+@allowed([
+  'auto'
+  'Standard_LRS'
+  'Standard_ZRS'
+])
+param hostStorageSkuName string = 'auto'
 
 @description('Object id of the Entra ID group of admins (TUI/CLI users); empty for none.')
 param adminsGroupPrincipalId string = ''
@@ -86,28 +98,54 @@ param graphUrl string = 'https://graph.facebook.com/v21.0'
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
+// 512 MB is left out: Microsoft.Web/sites@2024-04-01 reportedly rejects it (issue 20).
 @description('Memory per Flex Consumption instance, in MB.')
 @allowed([
-  512
   2048
   4096
 ])
 param instanceMemoryMB int = 2048
 
-var suffix = take(uniqueString(resourceGroup().id, namePrefix), 8)
+// Storage account names take lowercase letters and digits only; a prefix typed
+// in capitals would otherwise fail the deployment.
+var prefix = toLower(namePrefix)
+var suffix = take(uniqueString(resourceGroup().id, prefix), 8)
+// The vault name outlives the vault: purge protection reserves it for 90 days.
+var vaultSuffix = empty(keyVaultNameSeed) ? suffix : take(uniqueString(resourceGroup().id, prefix, keyVaultNameSeed), 8)
 var names = {
-  appIdentity: 'id-${namePrefix}-app-${suffix}'
-  encryptionIdentity: 'id-${namePrefix}-cmk-${suffix}'
-  workspace: 'log-${namePrefix}-${suffix}'
-  appInsights: 'appi-${namePrefix}-${suffix}'
-  keyVault: 'kv-${namePrefix}-${suffix}'
-  hostStorage: 'st${namePrefix}host${suffix}'
-  archiveStorage: 'st${namePrefix}arch${suffix}'
-  logArchive: 'st${namePrefix}logs${suffix}'
-  actionGroup: 'ag-${namePrefix}-${suffix}'
-  plan: 'plan-${namePrefix}-${suffix}'
-  functionApp: 'func-${namePrefix}-${suffix}'
+  appIdentity: 'id-${prefix}-app-${suffix}'
+  encryptionIdentity: 'id-${prefix}-cmk-${suffix}'
+  workspace: 'log-${prefix}-${suffix}'
+  appInsights: 'appi-${prefix}-${suffix}'
+  keyVault: 'kv-${prefix}-${vaultSuffix}'
+  hostStorage: 'st${prefix}host${suffix}'
+  archiveStorage: 'st${prefix}arch${suffix}'
+  logArchive: 'st${prefix}logs${suffix}'
+  actionGroup: 'ag-${prefix}-${suffix}'
+  plan: 'plan-${prefix}-${suffix}'
+  functionApp: 'func-${prefix}-${suffix}'
 }
+
+// Flex Consumption regions without zone-redundant storage (issue 20; see
+// `az functionapp list-flexconsumption-locations` and the Azure regions list).
+var regionsWithoutZrs = [
+  'australiasoutheast'
+  'northcentralus'
+  'southindia'
+  'ukwest'
+  'westcentralus'
+  'westus'
+]
+var hostSku = (hostStorageSkuName == 'auto') ? (contains(regionsWithoutZrs, toLower(replace(location, ' ', ''))) ? 'Standard_LRS' : 'Standard_ZRS') : hostStorageSkuName
+
+// The Archive access tier exists only on LRS, GRS and RA-GRS accounts
+// (learn.microsoft.com "Access tiers for blob data"). The archive module's
+// tierAndSku parameter allows only the valid pairs, so ARM refuses the rest
+// when it validates the deployment, before any account is created. (A
+// conditional fail() would say the same, but checkov 3.3.30's Bicep parser,
+// pycep-parser 0.5.1, cannot read fail(), and a file it cannot parse is not
+// scanned at all.)
+var tierAndSku = '${archiveTier}/${archiveSkuName}'
 
 // Route prefix comes from host.json (extensions.http.routePrefix).
 var webhookPath = '/api/webhooks/meta'
@@ -179,6 +217,7 @@ module hostStorage 'modules/host-storage.bicep' = {
     location: location
     tags: tags
     accountName: names.hostStorage
+    skuName: hostSku
     deploymentContainerName: 'app-package'
     appPrincipalId: identities.outputs.appPrincipalId
     workspaceId: monitoring.outputs.workspaceId
@@ -194,12 +233,11 @@ module archiveStorage 'modules/archive-storage.bicep' = {
     location: location
     tags: tags
     accountName: names.archiveStorage
-    skuName: archiveSkuName
+    tierAndSku: tierAndSku
     retentionDays: retentionDays
     retentionPolicyLocked: retentionPolicyLocked
     coolAfterDays: coolAfterDays
     archiveAfterDays: archiveAfterDays
-    archiveTier: archiveTier
     encryptionIdentityId: identities.outputs.encryptionIdentityId
     keyVaultUri: keyVault.outputs.vaultUri
     encryptionKeyName: keyVault.outputs.storageKeyName
@@ -218,6 +256,7 @@ module peopleAccess 'modules/people-access.bicep' = {
     ingestQueueName: 'ingest'
     poisonQueueName: 'ingest-poison'
     tableNames: archiveStorage.outputs.tableNames
+    failuresTableName: 'IndexFailures'
     adminsGroupPrincipalId: adminsGroupPrincipalId
     auditorsGroupPrincipalId: auditorsGroupPrincipalId
   }

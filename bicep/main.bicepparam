@@ -2,17 +2,27 @@
 // No secrets here: WhatsApp secrets go into Key Vault after deployment (docs/deploy.md).
 using './main.bicep'
 
+// Letters and digits; lower-cased by the template.
 param namePrefix = 'waarch'
+
+// Empty keeps the vault name. A deleted vault keeps its name for 90 days (purge
+// protection): set any new string to re-create a deleted resource group (docs/deploy.md).
+param keyVaultNameSeed = ''
+
+// auto: Standard_ZRS, or Standard_LRS in the Flex regions without zone-redundant storage.
+param hostStorageSkuName = 'auto'
 
 // 7 years (SEC 17a-4, FINRA 4511). Can only be raised once the policy is locked.
 param retentionDays = 2557
 
-// Set to true after running `wa-archive lock-retention`.
+// TRUE LOCKS THE RETENTION POLICY IRREVERSIBLY, WITH NO CONFIRMATION. Set it only
+// after `wa-archive lock-retention` has locked the policy (docs/deploy.md, step 9).
 param retentionPolicyLocked = false
 
 param coolAfterDays = 90
 param archiveAfterDays = 365
 param archiveTier = 'Cold'
+// archiveTier 'Archive' needs Standard_LRS, Standard_GRS or Standard_RAGRS.
 param archiveSkuName = 'Standard_GRS'
 
 // Entra ID group object ids (az ad group show -g <name> --query id -o tsv).

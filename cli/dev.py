@@ -23,8 +23,11 @@ from archive.names import (
     SETTING_CUSTODY_MAC_KEY,
     SETTING_GRAPH_URL,
     SETTING_HOST_STORAGE,
+    SETTING_MANIFEST_KEY_ID,
     SETTING_MAX_WEBHOOK_BYTES,
     SETTING_POISON_DRAIN_SCHEDULE,
+    SETTING_SEAL_SCHEDULE,
+    SETTING_VERIFY_SCHEDULE,
     SETTING_VERIFY_TOKEN,
 )
 from devhost.azurite import REPO_ROOT, Azurite, AzuriteError, PortInUse
@@ -33,11 +36,15 @@ from devhost.discovery import DiscoveryError
 from devhost.host import DEFAULT_PORT, DEFAULT_RPC_PORT, LOOPBACK, DevHost
 from devhost.keys import FUNCTION_KEY_SETTING, MASTER_KEY_SETTING
 from ingest.housekeeping import DEFAULT_POISON_DRAIN_SCHEDULE
+from orchestrations.seal_day import DEFAULT_SEAL_SCHEDULE
+from orchestrations.verify_run import DEFAULT_VERIFY_SCHEDULE
 from storage.settings import DEFAULT_GRAPH_URL, DEFAULT_MAX_WEBHOOK_BYTES
+from storage.signing import generate_key_file
 
 WEBHOOK_ROUTE = "webhooks/meta"
 AZURITE_DEFAULT_PORTS = (10000, 10001, 10002)
 SETTINGS_FILE = "settings.json"
+SEAL_KEY_FILE = "seal-signing-key.pem"
 # Generated once, then kept: the values a developer pastes into Meta's console or the TUI.
 GENERATED: dict[str, Callable[[], str]] = {
     SETTING_APP_SECRET: lambda: secrets.token_hex(32),
@@ -74,6 +81,14 @@ def load_or_create_settings(path: Path) -> dict[str, str]:
         settings.setdefault(name, make())
     settings.setdefault(SETTING_GRAPH_URL, DEFAULT_GRAPH_URL)
     settings.setdefault(SETTING_POISON_DRAIN_SCHEDULE, DEFAULT_POISON_DRAIN_SCHEDULE)
+    settings.setdefault(SETTING_SEAL_SCHEDULE, DEFAULT_SEAL_SCHEDULE)
+    settings.setdefault(SETTING_VERIFY_SCHEDULE, DEFAULT_VERIFY_SCHEDULE)
+    if SETTING_MANIFEST_KEY_ID not in settings:
+        # Locally the daily seals are signed with a P-256 key file (Key Vault in Azure).
+        key_file = path.parent / SEAL_KEY_FILE
+        prepare_data_dir(path.parent)
+        generate_key_file(key_file)
+        settings[SETTING_MANIFEST_KEY_ID] = f"file:{key_file}"
     # As in Azure (bicep/modules/function-app.bicep): the host refuses a body over
     # the app's cap before buffering it.
     settings.setdefault(

@@ -3,8 +3,10 @@
 Bicep deploys the account-level, version-level immutability policy Unlocked, so it
 can still be corrected. Locking (SEC 17a-4(f) requires it) cannot be undone: after
 it the retention period can only be raised, and the account cannot be deleted while
-any blob version is under retention. ARM templates cannot express the lock step, so
-this command runs it through the Azure CLI, behind a typed confirmation.
+any blob version is under retention. ARM can lock it too (a template asking for
+state Locked on an Unlocked policy locks it at once, with no confirmation), but it
+neither checks nor audits nor locks older versions; this command runs the lock
+through the Azure CLI, behind checks and a typed confirmation.
 
 Locking the account policy does not lock the copies that versions written before
 the lock carry: each stays Unlocked and shortenable. So the command refuses while

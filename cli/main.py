@@ -17,6 +17,7 @@ SUBCOMMAND_MODULES = (
     "cli.lock_retention",
     "cli.admin_commands",
     "cli.custody",
+    "cli.evidence",
     "cli.tui_command",
 )
 

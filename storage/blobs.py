@@ -64,11 +64,14 @@ def write_record(
 ) -> WriteOutcome:
     """Store a canonical record create-only; classify an existing name as duplicate or conflict."""
     digest = hashlib.sha256(data).hexdigest()
-    if create_only(container, name, data):
+    # The sha256 rides in the create call, so sealing can list instead of download.
+    metadata = {"sha256": digest}
+    if create_only(container, name, data, metadata=metadata):
         return WriteOutcome("stored", name, digest)
     existing = read_blob(container, name)
     if existing == data or record_fingerprint(existing) == fingerprint:
         return WriteOutcome("duplicate", name, hashlib.sha256(existing).hexdigest())
     sibling = conflict_blob_name(name, digest)
-    create_only(container, sibling, data)  # an existing sibling holds these very bytes
+    # An existing sibling holds these very bytes.
+    create_only(container, sibling, data, metadata=metadata)
     return WriteOutcome("conflict", sibling, digest)

@@ -13,28 +13,19 @@ from textual.screen import Screen
 from admin.connection import Archive
 from admin.durable_api import DurableApi
 from tui.commands import ScreensProvider
-from tui.screens.audit import AuditScreen
-from tui.screens.dashboard import DashboardScreen
-from tui.screens.failures import FailuresScreen
+from tui.registry import SCREENS
 from tui.screens.help import HelpScreen
-from tui.screens.search import SearchScreen
 
 
 class ArchiveAdminApp(App[None]):
     CSS_PATH = "app.tcss"
-    TITLE = "wa-archive admin"
+    TITLE = "wa-archive"
     COMMANDS = App.COMMANDS | {ScreensProvider}
     MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
-        "dashboard": DashboardScreen,
-        "failures": FailuresScreen,
-        "search": SearchScreen,
-        "audit": AuditScreen,
+        spec.mode: spec.factory for spec in SCREENS
     }
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("d", "switch_mode('dashboard')", "Dashboard"),
-        Binding("f", "switch_mode('failures')", "Failures"),
-        Binding("s", "switch_mode('search')", "Search"),
-        Binding("a", "switch_mode('audit')", "Audit"),
+        *(Binding(spec.key, f"switch_mode('{spec.mode}')", spec.name) for spec in SCREENS),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]

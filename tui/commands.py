@@ -1,4 +1,4 @@
-"""Command palette provider: jump to a screen or run a refresh from Ctrl+P."""
+"""Command palette provider: jump to a screen from Ctrl+P (tui/registry.py lists them)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,7 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-COMMANDS = (
-    ("Dashboard", "backlog, records today, gaps and conflicts", "dashboard"),
-    ("Failures", "poison messages, media gaps, conflicts, unparseable", "failures"),
-    ("Search", "search the index by participant, date, type", "search"),
-    ("Audit", "who did what", "audit"),
-)
+from tui.registry import SCREENS
 
 
 class ScreensProvider(Provider):
@@ -19,12 +14,13 @@ class ScreensProvider(Provider):
         await self.app.switch_mode(mode)
 
     async def discover(self) -> Hits:
-        for name, help_text, mode in COMMANDS:
-            yield DiscoveryHit(name, partial(self._run, mode), help=help_text)
+        for spec in SCREENS:
+            yield DiscoveryHit(spec.name, partial(self._run, spec.mode), help=spec.help)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for name, help_text, mode in COMMANDS:
-            score = matcher.match(name)
+        for spec in SCREENS:
+            score = matcher.match(spec.name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), partial(self._run, mode), help=help_text)
+                yield Hit(score, matcher.highlight(spec.name), partial(self._run, spec.mode),
+                          help=spec.help)

@@ -15,23 +15,12 @@ param tags object
 @maxLength(24)
 param accountName string
 
-@description('Replication. Archive tier needs LRS, GRS or RA-GRS; Cold works with all.')
-@allowed([
-  'Standard_LRS'
-  'Standard_GRS'
-  'Standard_RAGRS'
-  'Standard_ZRS'
-  'Standard_GZRS'
-  'Standard_RAGZRS'
-])
-param skuName string
-
 @description('Days every blob version stays immutable after it is written (2557 = 7 years).')
 @minValue(1)
 @maxValue(146000)
 param retentionDays int
 
-@description('True once `wa-archive lock-retention` has locked the policy: keeps redeployments from asking to unlock it, which Azure refuses.')
+@description('TRUE LOCKS THE ACCOUNT POLICY IRREVERSIBLY, WITH NO CONFIRMATION, IF IT IS STILL UNLOCKED. Set it only after `wa-archive lock-retention` has locked it; then it keeps redeployments from asking to unlock it, which Azure refuses.')
 param retentionPolicyLocked bool
 
 @description('Days in Hot before a blob moves to Cool.')
@@ -42,12 +31,19 @@ param coolAfterDays int
 @minValue(1)
 param archiveAfterDays int
 
-@description('The colder tier: Cold (online, read at once) or Archive (offline, hours to rehydrate).')
+@description('The colder tier (Cold: online; Archive: offline, hours to rehydrate) and the replication, as `<tier>/<sku>`. Only the pairs Azure supports are allowed: the Archive tier exists on LRS, GRS and RA-GRS accounts only, so Archive with ZRS, GZRS or RA-GZRS is refused when the deployment is validated, before the account is created.')
 @allowed([
-  'Cold'
-  'Archive'
+  'Cold/Standard_LRS'
+  'Cold/Standard_GRS'
+  'Cold/Standard_RAGRS'
+  'Cold/Standard_ZRS'
+  'Cold/Standard_GZRS'
+  'Cold/Standard_RAGZRS'
+  'Archive/Standard_LRS'
+  'Archive/Standard_GRS'
+  'Archive/Standard_RAGRS'
 ])
-param archiveTier string
+param tierAndSku string
 
 @description('Resource id of the identity the account uses to reach its key.')
 param encryptionIdentityId string
@@ -76,14 +72,15 @@ var containerNames = [
   'deadletter'
   'quarantine'
 ]
-// Where the app creates blobs. `audit` is missing on purpose: people write
-// audit entries under their own identity, and the app gets no role there, so
-// nothing running as the app can forge or add to the admin trail. `seals` gets
-// its writer with the daily seal job (issue 10), not before.
+// Where the app creates blobs (`seals`: the daily seal job and verification
+// reports). `audit` is missing on purpose: people write audit entries under their
+// own identity, so nothing running as the app can forge or add to the admin trail;
+// the app only reads it, to seal and verify it (appAuditRead below).
 var appBlobContainerNames = [
   'raw'
   'records'
   'media'
+  'seals'
   'quarantine'
   'deadletter'
 ]
@@ -101,6 +98,7 @@ var tableNames = [
 
 // Built-in role definition ids (learn.microsoft.com "Azure built-in roles").
 var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+var storageBlobDataReader = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
 var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 
 var storageLogs = [
@@ -118,10 +116,17 @@ var storageLogs = [
   }
 ]
 
+var archiveTier = split(tierAndSku, '/')[0]
+var skuName = split(tierAndSku, '/')[1]
+
+// ARM CAN lock the policy: asking for state Locked on an Unlocked policy locks
+// it at once, irreversibly, with no confirmation. The guarded way is
+// `wa-archive lock-retention` (checks, audit entry, older versions locked too);
+// retentionPolicyLocked only follows it.
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   //checkov:skip=CKV_AZURE_35:Default action Allow: no VNet in this template, so the public endpoint stays on; shared keys are off and every request needs an Entra ID token checked by RBAC (docs/deploy.md hardening).
   //checkov:skip=CKV_AZURE_59:Public network access enabled: auditors use Storage Explorer with Entra ID sign-in; no VNet in this template, so the public endpoint stays on; shared keys are off and every request needs an Entra ID token checked by RBAC (docs/deploy.md hardening).
-  //checkov:skip=CKV_AZURE_206:SKU is the skuName parameter (default Standard_GRS, set in main.bicep); checkov cannot resolve module parameters.
+  //checkov:skip=CKV_AZURE_206:SKU comes from the tierAndSku parameter (default Cold/Standard_GRS, set in main.bicep); checkov cannot resolve module parameters.
   //checkov:skip=CKV_AZURE_43:Name is 'st' + namePrefix + uniqueString(), always 3-24 lowercase letters and digits; checkov cannot evaluate the expression.
   name: accountName
   location: location
@@ -149,9 +154,9 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
       bypass: 'AzureServices'
       defaultAction: 'Allow'
     }
-    // Version-level WORM for the whole account: every container inherits a
-    // time-based retention default. It starts Unlocked (still editable);
-    // locking is a separate, irreversible step (`wa-archive lock-retention`).
+    // Version-level WORM for the whole account (every container inherits a
+    // time-based default). Unlocked at first; ARM locks it, irreversibly and
+    // without confirmation, once retentionPolicyLocked is true (see above).
     immutableStorageWithVersioning: {
       enabled: true
       immutabilityPolicy: {
@@ -197,8 +202,8 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
   name: 'default'
   properties: {
     isVersioningEnabled: true
-    // Soft delete is a second net for the rare delete the retention job makes
-    // after expiry; it cannot delete anything still under retention.
+    // Soft delete is a second net for the rare delete the planned retention
+    // job will make after expiry; nothing under retention can be deleted.
     deleteRetentionPolicy: {
       enabled: true
       days: 30
@@ -239,8 +244,8 @@ resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-
 }]
 
 // Tiering only. Lifecycle management cannot delete blobs that are under an
-// immutability policy, so it has no delete action here: expiry is the app's
-// retention job, which also honours legal holds.
+// immutability policy, so it has no delete action here: expiry is left to a
+// retention job that honours legal holds (planned, not built yet).
 resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
   parent: account
   name: 'default'
@@ -337,6 +342,26 @@ resource appContainerAccess 'Microsoft.Authorization/roleAssignments@2022-04-01'
     principalType: 'ServicePrincipal'
   }
 }]
+
+resource auditContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: blobService
+  name: 'audit'
+}
+
+// Read only: the seal job lists audit entries (with their sha256 metadata) and
+// verification streams them; writing stays with the people who act.
+resource appAuditRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(auditContainer.id, appPrincipalId, storageBlobDataReader)
+  scope: auditContainer
+  dependsOn: [
+    containers
+  ]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataReader)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
 
 resource appQueueAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in queueNames: {
   name: guid(queues[i].id, appPrincipalId, storageQueueDataContributor)

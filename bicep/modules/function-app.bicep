@@ -84,9 +84,8 @@ param logArchiveAccountId string
 @maxValue(1000)
 param maximumInstanceCount int
 
-@description('Memory per instance, in MB.')
+@description('Memory per instance, in MB (512 is left out: Microsoft.Web/sites@2024-04-01 reportedly rejects it).')
 @allowed([
-  512
   2048
   4096
 ])
@@ -131,6 +130,10 @@ var appSettings = {
   // The poison-drain timer reads its schedule from this setting (%...% binding
   // expression); without it the function cannot be indexed. Every 5 minutes.
   POISON_DRAIN_SCHEDULE: '0 */5 * * * *'
+  // The daily seal (01:30 UTC) and its verification (03:30 UTC, after the seal);
+  // the same defaults as orchestrations/seal_day.py and verify_run.py.
+  SEAL_SCHEDULE: '0 30 1 * * *'
+  VERIFY_SCHEDULE: '0 30 3 * * *'
   WHATSAPP_GRAPH_URL: graphUrl
   ARCHIVE_RETENTION_DAYS: string(retentionDays)
   MAX_WEBHOOK_BYTES: string(maxWebhookBytes)
@@ -166,6 +169,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   //checkov:skip=CKV_AZURE_222:Meta's webhook calls come from the internet; every POST is authenticated by its HMAC signature, /api/outbound by a function key.
   //checkov:skip=CKV_AZURE_17:Meta cannot present client certificates; webhook bodies are authenticated by HMAC signature instead.
   //checkov:skip=CKV_AZURE_212:Flex Consumption scales per event from zero; instance counts are not an App Service plan setting here.
+  //checkov:skip=CKV_AZURE_78:Flex Consumption rejects siteConfig.ftpsState (ARM error 51021, Azure/azure-cli#31414); FTP is off through the ftp basicPublishingCredentialsPolicy (allow false) below.
   //checkov:skip=CKV_AZURE_213:App Service health check (instance eviction) does not apply to Flex Consumption; GET /api/health serves external probes.
   name: appName
   location: location
@@ -186,7 +190,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
+      // No ftpsState: Flex Consumption sites reject it (ARM error 51021,
+      // Azure/azure-cli#31414). FTP is off through the `ftp` publishing
+      // credentials policy below, which refuses every basic-auth FTP login.
       http20Enabled: true
       appSettings: [for setting in items(appSettings): {
         name: setting.key

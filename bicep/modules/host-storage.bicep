@@ -14,6 +14,13 @@ param tags object
 @maxLength(24)
 param accountName string
 
+@description('Replication: Standard_ZRS where the region has zone-redundant storage, else Standard_LRS (main.bicep chooses per region).')
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+])
+param skuName string
+
 @description('Blob container that holds the Flex Consumption deployment package.')
 param deploymentContainerName string
 
@@ -38,14 +45,14 @@ var hostRoles = [
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   //checkov:skip=CKV_AZURE_35:Default action Allow: no VNet in this template, so the public endpoint stays on; shared keys are off and every request needs an Entra ID token checked by RBAC (docs/deploy.md hardening).
   //checkov:skip=CKV_AZURE_59:Public network access enabled: no VNet in this template, so the public endpoint stays on; shared keys are off and every request needs an Entra ID token checked by RBAC (docs/deploy.md hardening).
-  //checkov:skip=CKV_AZURE_206:Host account holds only regional runtime state (task hub, package); ZRS covers zone loss and a geo copy could not resume it.
+  //checkov:skip=CKV_AZURE_206:Host account holds only regional runtime state (task hub, package); ZRS (LRS where the region has no ZRS) covers what a geo copy could not resume.
   //checkov:skip=CKV_AZURE_43:Name is 'st' + namePrefix + uniqueString(), always 3-24 lowercase letters and digits; checkov cannot evaluate the expression.
   name: accountName
   location: location
   tags: tags
   kind: 'StorageV2'
   sku: {
-    name: 'Standard_ZRS'
+    name: skuName
   }
   properties: {
     accessTier: 'Hot'

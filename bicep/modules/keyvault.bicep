@@ -1,5 +1,5 @@
 // Key Vault in RBAC mode with purge protection: it holds the archive account's
-// customer-managed key, a separate key the app signs daily manifests with, and
+// customer-managed key, a separate key for signing the planned daily seals, and
 // the WhatsApp secrets. Secret VALUES never pass through Bicep: the operator
 // sets them after deployment with `az keyvault secret set` (docs/deploy.md).
 
@@ -35,7 +35,6 @@ var storageKeyName = 'archive-storage-cmk'
 var manifestKeyName = 'manifest-signing'
 
 // Built-in role definition ids (learn.microsoft.com "Azure built-in roles").
-var keyVaultCryptoUser = '12338af0-0e69-4776-bea7-57ae8d297424'
 var keyVaultCryptoServiceEncryptionUser = 'e147488a-f6f5-4113-8e2d-b22465e65bf6'
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 
@@ -120,8 +119,9 @@ resource manifestKey 'Microsoft.KeyVault/vaults/keys@2023-07-01' = {
   name: manifestKeyName
   tags: tags
   properties: {
-    kty: 'RSA-HSM'
-    keySize: 3072
+    // ES256: the daily seals are P-256 signatures (storage/signing.py; docs/evidence.md).
+    kty: 'EC-HSM'
+    curveName: 'P-256'
     keyOps: [
       'sign'
       'verify'
@@ -143,11 +143,37 @@ resource encryptionKeyAccess 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
+// Sign, and read the public halves (the daily verification checks seals against
+// every key version); no decrypt, wrap, or key management. Built-in Crypto User
+// would add encrypt/decrypt/wrap/unwrap.
+resource sealSignerRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(resourceGroup().id, vault.name, 'wa-archive-seal-signer')
+  properties: {
+    roleName: 'WA Archive Seal Signer (${vault.name})'
+    description: 'Sign with the manifest key and read its public key; nothing else.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: []
+        notActions: []
+        dataActions: [
+          'Microsoft.KeyVault/vaults/keys/sign/action'
+          'Microsoft.KeyVault/vaults/keys/read'
+        ]
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      resourceGroup().id
+    ]
+  }
+}
+
 resource manifestKeyAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(manifestKey.id, appPrincipalId, keyVaultCryptoUser)
+  name: guid(manifestKey.id, appPrincipalId, 'wa-archive-seal-signer')
   scope: manifestKey
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultCryptoUser)
+    roleDefinitionId: sealSignerRole.id
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }

@@ -1,8 +1,11 @@
 // Access for people, by Entra ID group. Both groups sign in with their own
 // identity (Storage Explorer, the TUI); nobody gets account keys, and no role
 // here can delete archived data.
-//   admins:   read the archive and the index, see the queues, send to ingest,
-//             take messages off ingest-poison (replay), append audit entries.
+//   admins:   what the admin tools call (admin/, asserted by
+//             tests/bicep/test_admin_roles.py against that code): read the
+//             archive and the index, see both queues, send to ingest, receive,
+//             release and delete ingest-poison messages (replay), mark
+//             IndexFailures rows resolved, append audit entries.
 //   auditors: read the archive containers; Reader on the account so Storage
 //             Explorer can list it with Entra ID sign-in.
 
@@ -24,6 +27,9 @@ param poisonQueueName string
 @description('Index tables.')
 param tableNames array
 
+@description('The failures table admins mark rows resolved in (dead-letter replay) and reconcile into.')
+param failuresTableName string
+
 @description('Object id of the admins group; empty to skip.')
 param adminsGroupPrincipalId string
 
@@ -35,7 +41,6 @@ var reader = 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
 var storageBlobDataReader = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
 var storageQueueDataReader = '19e7f393-937e-4f77-808e-94535e297925'
 var storageQueueDataMessageSender = 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
-var storageQueueDataMessageProcessor = '8a0f0c08-91a1-4084-bc3d-661d67233fed'
 var storageTableDataReader = '76199698-9eea-4c19-bc75-cec21354c6b6'
 
 var hasAdmins = !empty(adminsGroupPrincipalId)
@@ -64,6 +69,10 @@ resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@202
 resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = [for name in tableNames: {
   name: '${accountName}/default/${name}'
 }]
+
+resource failuresTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = {
+  name: '${accountName}/default/${failuresTableName}'
+}
 
 // Admins append audit entries but must not delete or overwrite anything, and
 // no built-in role writes blobs without also deleting them. `blobs/write` is
@@ -144,12 +153,91 @@ resource adminIngestSender 'Microsoft.Authorization/roleAssignments@2022-04-01' 
   }
 }
 
-// Replay takes a message off the poison queue once it is back on ingest.
-resource adminPoisonProcessor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasAdmins) {
-  name: guid(poisonQueue.id, adminsGroupPrincipalId, storageQueueDataMessageProcessor)
+// The dashboard and `replay --all-poison` read the poison queue's depth (Get
+// Queue Metadata) and peek it: Storage Queue Data Reader, as on ingest.
+resource adminPoisonReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasAdmins) {
+  name: guid(poisonQueue.id, adminsGroupPrincipalId, storageQueueDataReader)
   scope: poisonQueue
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataMessageProcessor)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataReader)
+    principalId: adminsGroupPrincipalId
+    principalType: 'Group'
+  }
+}
+
+// Replay receives poison messages, deletes each once it is back on ingest, and
+// makes the ones it held but did not replay visible again (Update Message).
+// Storage Queue Data Message Processor has no messages/write, so that release
+// was refused; Storage Queue Data Contributor would add deleting the queue
+// itself. Data actions per learn.microsoft.com "Actions and attributes for
+// Azure role assignment conditions for Azure Queue Storage": process/action =
+// get or delete messages, messages/write = put or update a message.
+resource poisonReplayer 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (hasAdmins) {
+  name: guid(resourceGroup().id, accountName, 'wa-archive-poison-replayer')
+  properties: {
+    roleName: 'WA Archive Poison Replayer (${accountName})'
+    description: 'Receive, release and delete messages of the archive poison queue; cannot delete or change the queue.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: []
+        notActions: []
+        dataActions: [
+          'Microsoft.Storage/storageAccounts/queueServices/queues/messages/process/action'
+          'Microsoft.Storage/storageAccounts/queueServices/queues/messages/write'
+        ]
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      resourceGroup().id
+    ]
+  }
+}
+
+resource adminPoisonReplay 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasAdmins) {
+  name: guid(poisonQueue.id, adminsGroupPrincipalId, 'wa-archive-poison-replayer')
+  scope: poisonQueue
+  properties: {
+    roleDefinitionId: poisonReplayer.id
+    principalId: adminsGroupPrincipalId
+    principalType: 'Group'
+  }
+}
+
+// Replaying a dead letter marks its IndexFailures row resolved (Merge Entity),
+// and `wa-archive custody reconcile` adds rows there. Storage Table Data
+// Contributor would also delete rows and tables; this role cannot.
+resource failureResolver 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (hasAdmins) {
+  name: guid(resourceGroup().id, accountName, 'wa-archive-failure-resolver')
+  properties: {
+    roleName: 'WA Archive Failure Resolver (${accountName})'
+    description: 'Read, add and merge rows of the archive failures table; no delete.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: []
+        notActions: []
+        dataActions: [
+          'Microsoft.Storage/storageAccounts/tableServices/tables/entities/read'
+          'Microsoft.Storage/storageAccounts/tableServices/tables/entities/write'
+          'Microsoft.Storage/storageAccounts/tableServices/tables/entities/add/action'
+          'Microsoft.Storage/storageAccounts/tableServices/tables/entities/update/action'
+        ]
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      resourceGroup().id
+    ]
+  }
+}
+
+resource adminFailureResolver 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasAdmins) {
+  name: guid(failuresTable.id, adminsGroupPrincipalId, 'wa-archive-failure-resolver')
+  scope: failuresTable
+  properties: {
+    roleDefinitionId: failureResolver.id
     principalId: adminsGroupPrincipalId
     principalType: 'Group'
   }

@@ -220,4 +220,4 @@ def test_denied_request_names_account_and_role(azurite_conn: str) -> None:
                                     connection_string=wrong_key))
     with pytest.raises(AdminError, match="permission denied on storage account") as caught:
         backlog(archive)
-    assert "Storage Queue Data Contributor" in str(caught.value)
+    assert "Storage Queue Data Reader" in str(caught.value)

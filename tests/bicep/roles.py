@@ -9,7 +9,7 @@ from typing import Any
 from tests.bicep.bicep_tree import bicep_files, body, parse, resolve, resources_of_type
 
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
-CONTRIBUTOR = "b24988ac-6180-42ea-a8f6-5d4e6e8b1d3b"
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"  # built-in roles docs, "Privileged"
 USER_ACCESS_ADMINISTRATOR = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
 
 # Built-in role ids used by the templates (learn.microsoft.com "Azure built-in roles").
@@ -77,3 +77,82 @@ def _scope_name(scope: Any) -> str:
     if isinstance(scope, dict) and "operator" in scope:
         return _scope_name(scope["operator"]["operands"]["operand_1"])
     return "<resource group>"
+
+
+# What each built-in role grants: (actions, dataActions), copied from
+# learn.microsoft.com "Azure built-in roles for Storage" / "... for Privileged"
+# (MicrosoftDocs/azure-docs articles/role-based-access-control/built-in-roles/).
+_Q = "Microsoft.Storage/storageAccounts/queueServices/queues"
+_T = "Microsoft.Storage/storageAccounts/tableServices/tables"
+_B = "Microsoft.Storage/storageAccounts/blobServices/containers"
+BUILTIN_PERMISSIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    QUEUE_DATA_READER: (frozenset({f"{_Q}/read"}), frozenset({f"{_Q}/messages/read"})),
+    QUEUE_MESSAGE_SENDER: (frozenset(), frozenset({f"{_Q}/messages/add/action"})),
+    QUEUE_MESSAGE_PROCESSOR: (
+        frozenset(), frozenset({f"{_Q}/messages/read", f"{_Q}/messages/process/action"})
+    ),
+    QUEUE_DATA_CONTRIBUTOR: (
+        frozenset({f"{_Q}/delete", f"{_Q}/read", f"{_Q}/write"}),
+        frozenset({f"{_Q}/messages/{a}" for a in ("delete", "read", "write", "process/action")}),
+    ),
+    TABLE_DATA_READER: (frozenset({f"{_T}/read"}), frozenset({f"{_T}/entities/read"})),
+    TABLE_DATA_CONTRIBUTOR: (
+        frozenset({f"{_T}/read", f"{_T}/write", f"{_T}/delete"}),
+        frozenset({f"{_T}/entities/{a}"
+                   for a in ("read", "write", "delete", "add/action", "update/action")}),
+    ),
+    BLOB_DATA_READER: (
+        frozenset({f"{_B}/read", "Microsoft.Storage/storageAccounts/blobServices/"
+                   "generateUserDelegationKey/action"}),
+        frozenset({f"{_B}/blobs/read"}),
+    ),
+    READER: (frozenset({"*/read"}), frozenset()),
+}
+
+# Deployer roles: (actions, notActions), same source ("Privileged").
+DEPLOYER_ROLES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "Owner": (frozenset({"*"}), frozenset()),
+    "Contributor": (
+        frozenset({"*"}),
+        frozenset({"Microsoft.Authorization/*/Delete", "Microsoft.Authorization/*/Write",
+                   "Microsoft.Authorization/elevateAccess/Action"}),
+    ),
+    "User Access Administrator": (
+        frozenset({"*/read", "Microsoft.Authorization/*", "Microsoft.Support/*"}), frozenset()
+    ),
+    "Role Based Access Control Administrator": (
+        frozenset({"Microsoft.Authorization/roleAssignments/write",
+                   "Microsoft.Authorization/roleAssignments/delete",
+                   "*/read", "Microsoft.Support/*"}),
+        frozenset(),
+    ),
+}
+
+
+def _matches(pattern: str, action: str) -> bool:
+    """Azure's wildcard match: `*` stands for any run of characters, case-insensitively."""
+    parts = pattern.lower().split("*")
+    text = action.lower()
+    if len(parts) == 1:
+        return text == parts[0]
+    if not (text.startswith(parts[0]) and text.endswith(parts[-1])):
+        return False
+    position = len(parts[0])
+    for middle in parts[1:-1]:
+        found = text.find(middle, position)
+        if found < 0:
+            return False
+        position = found + len(middle)
+    return position <= len(text) - len(parts[-1])
+
+
+def deployer_allows(role_names: list[str], action: str) -> bool:
+    """True when any one of the roles grants the action (roles add up; notActions
+    only narrow the role they belong to)."""
+    for name in role_names:
+        actions, not_actions = DEPLOYER_ROLES[name]
+        if any(_matches(a, action) for a in actions) and not any(
+            _matches(n, action) for n in not_actions
+        ):
+            return True
+    return False

@@ -157,8 +157,17 @@ def test_data_plane_key_disable_or_delete_is_alerted_from_the_audit_log() -> Non
 # --- issue 9: audit appender -----------------------------------------------
 
 
+def custom_role(path: Any, name_part: str) -> dict[str, Any]:
+    found = [
+        body(r) for r in created(parse(path), ROLE_DEFINITIONS).values()
+        if name_part in body(r)["properties"]["roleName"]
+    ]
+    assert len(found) == 1, f"expected one custom role named like {name_part!r}"
+    return found[0]
+
+
 def test_audit_appender_can_read_and_create_but_never_overwrite() -> None:
-    role = only(parse(PEOPLE), ROLE_DEFINITIONS)
+    role = custom_role(PEOPLE, "Audit Appender")
     (permission,) = role["properties"]["permissions"]
     assert set(permission["dataActions"]) == READ_AND_CREATE
     assert f"{BLOB_ACTION}write" not in permission["dataActions"]
@@ -178,10 +187,7 @@ def test_app_blob_role_is_read_and_create_only() -> None:
 def test_app_creates_in_every_worm_container_except_audit() -> None:
     tree = parse(ARCHIVE)
     app_containers = tree["variables"]["appBlobContainerNames"]["value"]
-    # `seals` has no writer until the daily seal job exists (issue 10).
-    assert set(app_containers) == set(names.CONTAINERS) - {
-        names.AUDIT_CONTAINER, names.SEALS_CONTAINER
-    }
+    assert set(app_containers) == set(names.CONTAINERS) - {names.AUDIT_CONTAINER}
     grants = [
         body(r)
         for r in created(tree, "Microsoft.Authorization/roleAssignments").values()
@@ -209,11 +215,15 @@ def test_app_has_no_blob_writer_role_on_the_archive_account() -> None:
         assert role_id not in text
 
 
-def test_app_has_no_role_on_the_audit_container() -> None:
+def test_app_only_reads_the_audit_container() -> None:
     tree = parse(ARCHIVE)
-    blob_grants = {a.scope for a in roles.assignments([ARCHIVE]) if a.principal == "appPrincipalId"}
-    # Only three loops reach the app: the create-only containers, queues, tables.
-    assert blob_grants == {"appContainers", "queues", "tables"}
+    grants = {a.scope: a.roles for a in roles.assignments([ARCHIVE])
+              if a.principal == "appPrincipalId"}
+    # The create-only containers, queues, tables, and read (seal + verify) on audit.
+    assert set(grants) == {"appContainers", "queues", "tables", "auditContainer"}
+    assert grants["auditContainer"] == (roles.BLOB_DATA_READER,)
+    existing = resources_of_type(tree, "Microsoft.Storage/storageAccounts/blobServices/containers")
+    assert body(existing["auditContainer"])["name"] == names.AUDIT_CONTAINER
     assert names.AUDIT_CONTAINER not in tree["variables"]["appBlobContainerNames"]["value"]
     assert names.AUDIT_CONTAINER not in names.QUEUES + names.INDEX_TABLES
 
@@ -352,3 +362,12 @@ def test_plain_lists_are_parameters_with_empty_defaults() -> None:
 def test_poison_drain_schedule_is_deployed_as_the_apps_default() -> None:
     settings = parse(FUNCTION_APP)["variables"]["appSettings"]["value"]
     assert settings[names.SETTING_POISON_DRAIN_SCHEDULE] == DEFAULT_POISON_DRAIN_SCHEDULE
+
+
+def test_seal_and_verify_schedules_are_deployed_as_the_apps_defaults() -> None:
+    from orchestrations.seal_day import DEFAULT_SEAL_SCHEDULE
+    from orchestrations.verify_run import DEFAULT_VERIFY_SCHEDULE
+
+    settings = parse(FUNCTION_APP)["variables"]["appSettings"]["value"]
+    assert settings[names.SETTING_SEAL_SCHEDULE] == DEFAULT_SEAL_SCHEDULE
+    assert settings[names.SETTING_VERIFY_SCHEDULE] == DEFAULT_VERIFY_SCHEDULE

@@ -141,8 +141,19 @@ def test_key_vault_holds_separate_storage_and_signing_keys() -> None:
     keys = resources_of_type(parse(KEYVAULT), "Microsoft.KeyVault/vaults/keys")
     ops = {name: set(body(k)["properties"]["keyOps"]) for name, k in keys.items()}
     assert ops == {"storageKey": {"wrapKey", "unwrapKey"}, "manifestKey": {"sign", "verify"}}
-    for key in keys.values():
-        assert body(key)["properties"]["kty"].startswith("RSA")
+    assert body(keys["storageKey"])["properties"]["kty"].startswith("RSA")
+    # Seals are ES256 signatures: a P-256 key in an HSM.
+    manifest = body(keys["manifestKey"])["properties"]
+    assert (manifest["kty"], manifest["curveName"]) == ("EC-HSM", "P-256")
+
+
+def test_app_may_only_sign_with_the_manifest_key() -> None:
+    definitions = resources_of_type(parse(KEYVAULT), "Microsoft.Authorization/roleDefinitions")
+    (permission,) = body(definitions["sealSignerRole"])["properties"]["permissions"]
+    assert set(permission["dataActions"]) == {
+        "Microsoft.KeyVault/vaults/keys/sign/action", "Microsoft.KeyVault/vaults/keys/read"
+    }
+    assert permission["actions"] == [] and permission["notDataActions"] == []
 
 
 def test_key_vault_audit_events_are_logged() -> None:
@@ -246,7 +257,8 @@ def test_function_identity_roles_are_scoped_narrowly() -> None:
         ("archive-storage.bicep", "appContainers"): {roles.CUSTOM},
         ("archive-storage.bicep", "queues"): {roles.QUEUE_DATA_CONTRIBUTOR},
         ("archive-storage.bicep", "tables"): {roles.TABLE_DATA_CONTRIBUTOR},
-        ("keyvault.bicep", "manifestKey"): {roles.KV_CRYPTO_USER},
+        ("archive-storage.bicep", "auditContainer"): {roles.BLOB_DATA_READER},
+        ("keyvault.bicep", "manifestKey"): {roles.CUSTOM},
         ("keyvault.bicep", "vault"): {roles.KV_SECRETS_USER},
         ("function-app.bicep", "appInsights"): {roles.MONITORING_METRICS_PUBLISHER},
     }
@@ -278,10 +290,16 @@ def test_people_can_read_but_not_delete() -> None:
         assert set(grant.roles) <= allowed[grant.principal], grant
     auditor_scopes = {a.scope for a in people if a.principal == "auditorsGroupPrincipalId"}
     assert auditor_scopes == {"account", "containers"}
-    custom = only(parse(PEOPLE), "Microsoft.Authorization/roleDefinitions")
-    for permission in custom["properties"]["permissions"]:
-        granted = [*permission["actions"], *permission["dataActions"]]
-        assert not [g for g in granted if "delete" in g.lower() or "*" in g]
+    definitions = resources_of_type(parse(PEOPLE), "Microsoft.Authorization/roleDefinitions")
+    customs = [body(r) for r in definitions.values()]
+    assert customs
+    for custom in customs:
+        for permission in custom["properties"]["permissions"]:
+            granted = [*permission["actions"], *permission["dataActions"]]
+            assert not [g for g in granted if "delete" in g.lower() or "*" in g]
+            blob_writes = {g for g in granted if g.endswith("/blobs/write")}
+            assert blob_writes == set(), "blobs/write would let people overwrite"
+            assert not permission.get("notActions") and not permission.get("notDataActions")
 
 
 def test_people_parameters_are_optional() -> None:

@@ -13,6 +13,8 @@ from archive.names import (
     SETTING_HOST_STORAGE,
     SETTING_MEDIA_HOST_ALLOWLIST,
     SETTING_POISON_DRAIN_SCHEDULE,
+    SETTING_SEAL_SCHEDULE,
+    SETTING_VERIFY_SCHEDULE,
     SETTING_VERIFY_TOKEN,
 )
 from storage.provision import ensure_archive_resources
@@ -28,6 +30,9 @@ def settings_for(conn: str, graph_url: str = "http://127.0.0.1:9") -> dict[str, 
         SETTING_CUSTODY_MAC_KEY: CUSTODY_MAC_KEY,
         # Once a year: tests that look at ingest-poison must find their messages there.
         SETTING_POISON_DRAIN_SCHEDULE: "0 0 0 1 1 *",
+        # Once a year too: seals and verification run when a test asks for them.
+        SETTING_SEAL_SCHEDULE: "0 0 0 1 1 *",
+        SETTING_VERIFY_SCHEDULE: "0 0 0 1 1 *",
         SETTING_VERIFY_TOKEN: VERIFY_TOKEN,
         SETTING_ACCESS_TOKEN: TOKEN,
         SETTING_GRAPH_URL: graph_url,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,7 +21,10 @@ from tests.support import webhooks
 from tui.app import ArchiveAdminApp
 from tui.screens.detail import DetailScreen
 from tui.screens.dialogs import TextScreen
+from tui.screens.failures import FailuresScreen
 from tui.screens.help import HelpScreen
+from tui.screens.search import SearchScreen
+from tui.widgets.facts import Facts
 
 pytestmark = [pytest.mark.tui, pytest.mark.azurite]
 
@@ -46,6 +50,28 @@ def text_of(app: ArchiveAdminApp, selector: str) -> str:
 def table_rows(app: ArchiveAdminApp, selector: str) -> list[list[str]]:
     table = app.screen.query_one(selector, DataTable)
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def column(app: ArchiveAdminApp, selector: str, key: str) -> list[str]:
+    """One column's cells as shown (columns that do not fit are not in the table)."""
+    table = app.screen.query_one(selector, DataTable)
+    index = [c.key.value for c in table.ordered_columns].index(key)
+    return [row[index] for row in table_rows(app, selector)]
+
+
+def shown_value(strip: Facts, label: str, sep: str = "") -> str:
+    """A label's value as the strip draws it on screen, its wrapped lines joined by `sep`
+    ("" for an id folded anywhere, " " for text wrapped at its spaces)."""
+    lines = [strip.render_line(y).text for y in range(strip.size.height)]
+    width = max(len(name) for name, _ in strip.pairs)
+    value: list[str] = []
+    for line in lines:
+        name = line[1:1 + width].strip()
+        if value and name:
+            break  # the next label
+        if name == label or (value and not name):
+            value.append(line[2 + width:].rstrip())
+    return sep.join(value)
 
 
 async def test_dashboard_shows_backlog_records_and_failures(archive: Archive) -> None:
@@ -130,8 +156,14 @@ async def test_search_by_participant_and_date_range_then_open_detail(archive: Ar
         app.screen.query_one("#participant", Input).focus()
         await pilot.press("enter")
         await settle(app, pilot)
-        rows = table_rows(app, "#results")
-        assert [r[-1] for r in rows] == [wamids[3], wamids[2], wamids[1]]
+        assert isinstance(app.screen, SearchScreen)
+        assert [r["message_id"] for r in app.screen.rows] == [wamids[3], wamids[2], wamids[1]]
+        # At 80 columns the ids are elided in the middle; the strip shows the selected one.
+        shown = column(app, "#results", "message_id")
+        assert all(s[:6] == w[:6] and s[-4:] == w[-4:] for s, w in zip(
+            shown, (wamids[3], wamids[2], wamids[1]), strict=True))
+        assert column(app, "#results", "direction") == ["inbound"] * 3
+        assert ("message", wamids[3]) in app.screen.query_one("#strip", Facts).pairs
 
         await pilot.press("enter")  # the first (newest) row
         await settle(app, pilot)
@@ -156,7 +188,7 @@ async def test_detail_timeline_follows_provider_time(archive: Archive) -> None:
         await app.push_screen(DetailScreen(wamid))
         await settle(app, pilot)
         assert [r[1] for r in table_rows(app, "#timeline")] == ["sent", "delivered", "read"]
-        assert "latest status: read" in text_of(app, "#summary")
+        assert ("latest status", "read") in app.screen.query_one("#summary", Facts).pairs
 
 
 async def test_audit_screen_help_and_palette(archive: Archive) -> None:
@@ -168,9 +200,10 @@ async def test_audit_screen_help_and_palette(archive: Archive) -> None:
         await pilot.press("escape")
         await pilot.press("a")
         await settle(app, pilot)
-        rows = table_rows(app, "#audit")
-        assert rows[0][3] == "show" and wamid[:20] in rows[0][4]
-        assert rows[0][1] != "-"  # the service's creation time beside the client's
+        assert column(app, "#audit", "action")[0] == "show"
+        target = dict(app.screen.query_one("#strip", Facts).pairs)["target"]
+        assert wamid in target  # whole in the strip, elided in the table
+        assert column(app, "#audit", "stored")[0] != "-"  # the service's time beside the client's
 
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
@@ -181,3 +214,38 @@ async def test_audit_screen_help_and_palette(archive: Archive) -> None:
         await pilot.press("enter")
         await settle(app, pilot)
         assert app.current_mode == "failures"
+
+
+async def test_failure_strip_shows_the_whole_reference_at_80x24(archive: Archive) -> None:
+    """At 80x24 the table elides the reference; the strip below shows all of it."""
+    wamid = f"wamid.HBgL{uuid.uuid4().hex}/+{uuid.uuid4().hex[:8]}=="
+    media_id = f"{uuid.uuid4().int % 10**16:016d}"
+    reason = ("media URL expired (HTTP 404): " + "the provider no longer holds it; " * 12)[:300]
+    (path,) = seed.archive_body(
+        webhooks.image_message(wamid, seed.new_customer(), ts(30), media_id),
+        media_error=reason,
+    )
+    ref = f"{path}#{media_id}"
+    assert len(ref) > SIZE[0]
+    app = ArchiveAdminApp(archive, refresh_seconds=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, FailuresScreen)
+        index = [item.ref for item in screen.items].index(ref)
+        screen.query_one("#failures", DataTable).focus()
+        await pilot.press("home", *["down"] * index)
+        await pilot.pause()
+        row = table_rows(app, "#failures")[index]
+        day = screen.items[index].day
+        assert row[0] == "media gap" and row[1] == day  # kind and day whole
+        assert "…" in row[2] and row[2] != ref and row[3].startswith("media URL expired")
+        strip = screen.query_one("#strip", Facts)
+        assert shown_value(strip, "reference") == ref
+        assert shown_value(strip, "reason", " ").split() == reason.split()
+
+        await pilot.press("enter")  # Enter still opens the entry
+        await settle(app, pilot)
+        assert isinstance(app.screen, TextScreen)
+        assert ref in str(app.screen.query_one("#text", Static).content)

@@ -14,6 +14,7 @@ from storage.clients import table_service
 from storage.index_writer import write_failure
 from tui.app import ArchiveAdminApp
 from tui.screens.dialogs import ConfirmScreen
+from tui.widgets.facts import Facts
 
 pytestmark = [pytest.mark.tui, pytest.mark.azurite]
 
@@ -47,6 +48,11 @@ async def test_markup_and_escapes_in_a_failure_are_shown_literally(archive: Arch
 
         table.focus()
         table.move_cursor(row=index)
+        await pilot.pause()
+        strip = app.screen.query_one("#strip", Facts)  # the whole reason, as text
+        lines = [strip.render_line(y).text for y in range(strip.size.height)]
+        assert any(f"reason    {MARKUP}" in line for line in lines)
+        assert all("\x1b" not in line for line in lines)
         await pilot.press("r")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -43,6 +44,15 @@ class StatusLine(Static):
         self.update(f"[b red]error:[/] {safe_markup(text)}")
 
 
+def account_short(archive: Archive) -> str:
+    """The account's name alone, for the header (the dashboard shows the full label)."""
+    target = archive.target
+    if target.account_name:
+        return target.account_name
+    match = re.search(r"storage account '([^']+)'", target.label)
+    return match.group(1) if match else target.label
+
+
 def durable_of(screen: Screen[Any]) -> DurableApi | None:
     durable = getattr(screen.app, "durable", None)
     return durable if isinstance(durable, DurableApi) else None
@@ -64,6 +74,11 @@ class AdminScreen(Screen[None]):
 
     def now(self) -> datetime:
         return now_of(self)
+
+    def heading(self, screen: str) -> None:
+        """Header: `wa-archive — <screen> · <account>`, short enough for 80 columns."""
+        self.title = "wa-archive"
+        self.sub_title = f"{screen} · {account_short(self.archive)}"
 
     def in_background(
         self, work: Callable[[], T], done: Callable[[T], None], status: StatusLine | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.widgets import Footer, Header, Static
@@ -25,14 +26,18 @@ def _age(seconds: float | None) -> str:
 TILED = ("media_unavailable", "conflict", "unparseable", "webhook_error")
 
 
+def _label(kind: str) -> str:
+    return KIND_LABELS.get(kind, kind.replace("_", " "))
+
+
 def _other_failures(data: Dashboard) -> str:
     parts = [
-        f"{'[b red]' if n else ''}{safe_markup(KIND_LABELS.get(kind, kind))} {n}"
+        f"{'[b red]' if n else ''}{safe_markup(_label(kind))} {n}"
         f"{'[/]' if n else ''}"
         for kind, n in data.failures.items()
         if kind not in TILED
     ]
-    return "other open failures: " + ("  ".join(parts) or "-")
+    return "[b]other open failures[/]\n" + ("   ".join(parts) or "-")
 
 
 def _orchestrations(data: Dashboard) -> str:
@@ -56,19 +61,19 @@ class DashboardScreen(AdminScreen):
             yield Static("ingest\n-", id="ingest", classes="tile")
             yield Static("oldest\n-", id="oldest", classes="tile")
             yield Static("poison\n-", id="poison", classes="tile")
-            yield Static("records today\n-", id="records", classes="tile")
+            yield Static("records\n-", id="records", classes="tile")
             yield Static("media gaps\n-", id="gaps", classes="tile")
             yield Static("conflicts\n-", id="conflicts", classes="tile")
             yield Static("unparseable\n-", id="unparseable", classes="tile")
             yield Static("webhook errors\n-", id="webhook_errors", classes="tile")
-        yield Static("other open failures: -", id="other_failures")
+        yield Static("[b]other open failures[/]\n-", id="other_failures")
         yield Static("orchestrations, last 24 h\n-", id="orchestrations")
+        yield Static(Text(self.archive.target.label), id="target", markup=False)
         yield StatusLine("loading...", id="status")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = "wa-archive admin"
-        self.sub_title = self.archive.target.label
+        self.heading("dashboard")
         interval = float(getattr(self.app, "refresh_seconds", 10.0))
         self.set_interval(interval, self.action_refresh)
         self.action_refresh()
@@ -89,7 +94,9 @@ class DashboardScreen(AdminScreen):
         self._tile("ingest", "ingest", f"~{data.backlog.ingest_depth}")
         self._tile("oldest", "oldest", _age(data.backlog.oldest_age_seconds))
         self._tile("poison", "poison", data.backlog.poison_depth)
-        self._tile("records", f"records {data.day}", f"{data.records_today}{more}")
+        self._tile("records", "records today", f"{data.records_today}{more}")
+        # The day is the tile's subtitle: the value is the count.
+        self.query_one("#records", Static).border_subtitle = data.day
         self._tile("gaps", "media gaps", data.failures["media_unavailable"])
         self._tile("conflicts", "conflicts", data.failures["conflict"])
         self._tile("unparseable", "unparseable", data.failures["unparseable"])

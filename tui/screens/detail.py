@@ -1,19 +1,71 @@
-"""One message: summary, status timeline (provider time), media, evidence, record JSON."""
+"""One message: summary, status timeline (provider time), media, evidence, record JSON.
+
+Every value here is archive data, so the summary is built as Text (never markup) and
+wraps in full: this is the screen where an admin reads whole ids and paths.
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import Footer, Header, Static
 
 from admin.actions import audited_detail
 from admin.detail import MessageDetail
 from admin.text import printable_lines
-from tui.screens.base import AdminScreen, StatusLine, cells, safe_markup
+from tui.columns import Column, elide_end, elide_path, utc_time
+from tui.screens.base import AdminScreen, StatusLine
+from tui.widgets.facts import Facts
+from tui.widgets.fitted_table import FittedTable
+
+TIMELINE = (
+    Column("time", "provider time (UTC)", full=True),
+    Column("status", "status", full=True),
+    Column("record", "record", min=12, flex=True, drop=1, elide=elide_path),
+)
+MEDIA = (
+    Column("state", "state", full=True),
+    Column("media_id", "media id", min=12, share=0.25),
+    Column("size", "size", min=6),
+    Column("tier", "tier", min=4, drop=2),
+    Column("sha256", "sha256", min=12, drop=1),
+    Column("reason", "reason", min=12, flex=True, elide=elide_end),
+)
+
+
+def _content(record: dict[str, Any]) -> str | None:
+    content = record.get("content") or {}
+    for key in ("text", "caption", "emoji", "body"):
+        value = content.get(key) if isinstance(content, dict) else None
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def summary_pairs(message_id: str, detail: MessageDetail | None) -> list[tuple[str, object]]:
+    """The message's facts, label then value (values fold, never cut)."""
+    if detail is None:
+        return [("message", message_id)]
+    record = detail.record or {}
+    conversation = record.get("conversation") or {}
+    raw = detail.raw or {}
+    return [
+        ("message", message_id),
+        ("event", " ".join(str(record.get(k) or "") for k in
+                           ("event", "direction", "type")).strip() or "-"),
+        ("time", utc_time(record.get("timestamp"))),
+        ("from → to", f"{record.get('from') or '-'} → {record.get('to') or '-'}"),
+        ("conversation", conversation.get("key") or "-"),
+        ("text", _content(record) or "-"),
+        ("latest status", detail.latest_status or "-"),
+        ("record", detail.record_path or "-"),
+        ("raw", raw.get("path", "-")),
+        ("raw sha256", raw.get("sha256", "-")),
+    ]
 
 
 class DetailScreen(AdminScreen):
@@ -27,19 +79,16 @@ class DetailScreen(AdminScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll():
-            yield Static(f"[b]{safe_markup(self.message_id)}[/]", id="summary")
-            timeline: DataTable[Text] = DataTable(id="timeline", cursor_type="row")
-            timeline.add_columns("provider time", "status")
-            yield timeline
-            media: DataTable[Text] = DataTable(id="media", cursor_type="row")
-            media.add_columns("media id", "state", "size", "sha256", "tier")
-            yield media
+            yield Facts("loading...", id="summary")
+            yield FittedTable(TIMELINE, id="timeline")
+            yield FittedTable(MEDIA, id="media")
             yield Static("", id="record", markup=False)
         yield StatusLine("loading...", id="status")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = "message"
+        self.heading("message")
+        self.query_one("#summary", Facts).show(summary_pairs(self.message_id, None))
         self.in_background(
             lambda: audited_detail(self.archive, self.message_id),
             self.show,
@@ -48,22 +97,21 @@ class DetailScreen(AdminScreen):
 
     def show(self, detail: MessageDetail) -> None:
         self.detail = detail
-        raw = detail.raw or {}
-        self.query_one("#summary", Static).update(
-            f"[b]{safe_markup(detail.message_id)}[/]\n"
-            f"latest status: {safe_markup(detail.latest_status or '-')}\n"
-            f"record: {safe_markup(detail.record_path or '-')}\n"
-            f"raw: {safe_markup(raw.get('path', '-'))} sha256 {safe_markup(raw.get('sha256', '-'))}"
-        )
-        timeline = self.query_one("#timeline", DataTable)
-        for item in detail.timeline:
-            timeline.add_row(*cells(item["timestamp"], item["status"]))
-        media = self.query_one("#media", DataTable)
-        for m in detail.media:
-            media.add_row(*cells(
-                m["media_id"], m["state"], m["size"] or "-",
-                str(m["sha256"] or "-")[:16], m["access_tier"] or "-",
-            ))
+        self.query_one("#summary", Facts).show(summary_pairs(detail.message_id, detail))
+        timeline = self.query_one("#timeline", FittedTable)
+        timeline.display = bool(detail.timeline)  # no statuses: no empty table
+        timeline.set_rows([
+            (utc_time(item.get("timestamp")), item.get("status") or "-",
+             item.get("record_path") or "-")
+            for item in detail.timeline
+        ])
+        media = self.query_one("#media", FittedTable)
+        media.display = bool(detail.media)
+        media.set_rows([
+            (m.get("state") or "-", m.get("media_id") or "-", m.get("size") or "-",
+             m.get("access_tier") or "-", m.get("sha256") or "-", m.get("reason") or "")
+            for m in detail.media
+        ])
         self.query_one("#record", Static).update(
             printable_lines(json.dumps(detail.record, indent=2, sort_keys=True,
                                        ensure_ascii=False))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header
@@ -19,8 +18,27 @@ from admin.actions import audited_payload, audited_replay, find_poison
 from admin.durable_api import DurableApiError
 from admin.failures import Failure, failures, orchestration_failures
 from admin.replay import ReplayResult
-from tui.screens.base import AdminScreen, StatusLine, cells, safe_markup
+from tui.columns import Column, elide_end, elide_path
+from tui.screens.base import AdminScreen, StatusLine, safe_markup
 from tui.screens.dialogs import ConfirmScreen, TextScreen
+from tui.widgets.facts import Facts
+from tui.widgets.fitted_table import FittedTable
+
+# Kind and day always show whole; the reason takes what the reference leaves. The
+# selected row's whole reference and reason are in the strip below the table.
+COLUMNS = (
+    Column("kind", "kind", full=True),
+    Column("day", "day", full=True),
+    Column("ref", "reference", min=12, share=0.22, elide=elide_path),
+    Column("reason", "reason", min=16, flex=True, elide=elide_end),
+)
+
+
+def strip_pairs(item: Failure | None) -> list[tuple[str, object]] | None:
+    """The selected failure whole (its values are provider data: Facts shows them as text)."""
+    if item is None:
+        return None
+    return [("reference", item.ref), ("reason", item.reason or "-")]
 
 
 class FailuresScreen(AdminScreen):
@@ -37,14 +55,13 @@ class FailuresScreen(AdminScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        table: DataTable[Text] = DataTable(id="failures", cursor_type="row")
-        table.add_columns("kind", "day", "reference", "reason")
-        yield table
+        yield FittedTable(COLUMNS, id="failures")
+        yield Facts("no failure selected", more="Enter opens the whole entry", id="strip")
         yield StatusLine("loading...", id="status")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = "failures"
+        self.heading("failures")
         self.action_reload()
 
     @property
@@ -68,18 +85,23 @@ class FailuresScreen(AdminScreen):
     def show(self, loaded: tuple[list[Failure], str | None]) -> None:
         items, note = loaded
         self.items = items
-        table = self.query_one(DataTable)
-        table.clear()
-        for item in items:
-            table.add_row(*cells(item.label, item.day, item.ref[-40:], item.reason[:60]))
+        table = self.query_one(FittedTable)
+        table.set_rows([(item.label, item.day or "-", item.ref, item.reason) for item in items])
+        self._show_selected()
         summary = f"{len(items)} failure(s); Enter opens, r replays"
         self.status.update(safe_markup(f"{summary}; {note}" if note else summary))
 
     def selected(self) -> Failure | None:
-        table = self.query_one(DataTable)
+        table = self.query_one(FittedTable)
         if not self.items or table.cursor_row >= len(self.items):
             return None
         return self.items[table.cursor_row]
+
+    def _show_selected(self) -> None:
+        self.query_one("#strip", Facts).show(strip_pairs(self.selected()))
+
+    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self._show_selected()
 
     def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
         self.action_open()

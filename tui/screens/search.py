@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -13,11 +12,54 @@ from textual.widgets import DataTable, Footer, Header, Input, Select
 
 from admin.actions import audited_search
 from admin.connection import AdminError
-from admin.search import COLUMNS, SearchPage, SearchQuery
-from tui.screens.base import AdminScreen, StatusLine, cells
+from admin.search import SearchPage, SearchQuery
+from tui.columns import Column, utc_time
+from tui.screens.base import AdminScreen, StatusLine
 from tui.screens.detail import DetailScreen
+from tui.widgets.facts import Facts
+from tui.widgets.fitted_table import FittedTable
 
 PAGE_SIZE = 25
+
+# Time, event and direction show whole; type, from, the conversation and the message
+# id always show (elided in the middle when narrow); `to` and `status` drop off first.
+COLUMNS = (
+    Column("time", "time (UTC)", full=True),
+    Column("event", "event", full=True),
+    Column("direction", "direction", full=True),
+    Column("type", "type", min=8),
+    Column("from", "from", min=10, share=0.11),
+    Column("to", "to", min=10, share=0.10, drop=2),
+    Column("conversation", "conversation", min=10, share=0.13),
+    Column("status", "status", min=9, drop=1),
+    Column("message_id", "message id", min=12, flex=True),
+)
+
+
+def row_values(row: dict[str, Any]) -> list[str]:
+    """One index row as the table's cells; the conversation is its customer (or group)."""
+    return [
+        utc_time(row.get("timestamp")), str(row.get("event") or ""),
+        str(row.get("direction") or ""), str(row.get("type") or ""),
+        str(row.get("from") or ""), str(row.get("to") or ""),
+        str(row.get("customer_id") or ""), str(row.get("status") or ""),
+        str(row.get("message_id") or ""),
+    ]
+
+
+def strip_pairs(row: dict[str, Any] | None) -> list[tuple[str, object]] | None:
+    """The selected row whole, hidden columns included."""
+    if row is None:
+        return None
+    conversation = f"{row.get('business_id') or '-'}~~{row.get('customer_id') or '-'}"
+    pairs: list[tuple[str, object]] = [
+        ("message", row.get("message_id")),
+        ("from → to", f"{row.get('from') or '-'} → {row.get('to') or '-'}"),
+        ("conversation", conversation),
+    ]
+    if row.get("status"):
+        pairs.append(("status", row.get("status")))
+    return pairs
 
 
 def parse_time(text: str, *, end: bool) -> datetime | None:
@@ -43,6 +85,7 @@ class SearchScreen(AdminScreen):
 
     def __init__(self) -> None:
         super().__init__()
+        self.summary: str | None = None  # the last page's status line, before the hidden note
         self.rows: list[dict[str, Any]] = []
         self.query_used: SearchQuery | None = None
         self.next_token: str | None = None
@@ -60,14 +103,14 @@ class SearchScreen(AdminScreen):
                 [("inbound", "inbound"), ("outbound", "outbound")],
                 prompt="direction", id="direction",
             )
-        table: DataTable[Text] = DataTable(id="results", cursor_type="row")
-        table.add_columns(*COLUMNS)
-        yield table
+        yield FittedTable(COLUMNS, id="results")
+        yield Facts("Enter in a field searches; Enter on a row opens the message",
+                    more="Enter opens the message", id="strip")
         yield StatusLine("Enter in a field searches; Enter on a row opens it", id="status")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = "search"
+        self.heading("search")
         self.query_one("#participant", Input).focus()
 
     @property
@@ -122,14 +165,30 @@ class SearchScreen(AdminScreen):
     def show(self, page: SearchPage) -> None:
         self.rows = page.rows
         self.next_token = page.continuation
-        table = self.query_one(DataTable)
-        table.clear()
-        for row in page.rows:
-            table.add_row(*cells(*(row.get(c) for c in COLUMNS)))
-        more = "; Ctrl+N: next page" if page.continuation else ""
-        self.status.update(f"{len(page.rows)} row(s) from {page.table}{more}")
+        table = self.query_one(FittedTable)
+        more = ", more: Ctrl+N" if page.continuation else ""
+        self.summary = f"{len(page.rows)} row(s), {page.table}{more}"
+        table.set_rows([row_values(row) for row in page.rows])
+        self._show_selected()
         if page.rows:
             table.focus()
+
+    def on_fitted_table_refitted(self, event: FittedTable.Refitted) -> None:
+        if self.summary is None:
+            return
+        gone = ", ".join(c.label for c in event.table.hidden_columns)
+        note = f" · hidden: {gone} (shown under the table)" if gone else ""
+        self.status.update(f"{self.summary}{note}")
+
+    def selected(self) -> dict[str, Any] | None:
+        index = self.query_one(FittedTable).cursor_row
+        return self.rows[index] if 0 <= index < len(self.rows) else None
+
+    def _show_selected(self) -> None:
+        self.query_one("#strip", Facts).show(strip_pairs(self.selected()))
+
+    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self._show_selected()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         index = event.cursor_row
