@@ -12,6 +12,7 @@ from textual.screen import Screen
 
 from tui.screens.audit import AuditScreen
 from tui.screens.dashboard import DashboardScreen
+from tui.screens.evidence import EvidenceScreen
 from tui.screens.failures import FailuresScreen
 from tui.screens.search import SearchScreen
 
@@ -34,4 +35,6 @@ SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("search", "s", "Search", "search the index by participant, date, type",
                SearchScreen),
     ScreenSpec("audit", "a", "Audit", "who did what", AuditScreen),
+    ScreenSpec("evidence", "e", "Evidence",
+               "daily signed seals and the latest verification run", EvidenceScreen),
 )
