@@ -105,6 +105,17 @@ def _print_report(report: VerifyReport) -> None:
     print("OK" if report.ok else "FAILED")
 
 
+def _finish(args: argparse.Namespace, report: VerifyReport) -> int:
+    """End the progress line, print the report, exit 1 on any finding."""
+    if _progress(args):
+        print(file=sys.stderr)
+    if args.json:
+        _dump(report.to_json())
+    else:
+        _print_report(report)
+    return 0 if report.ok else 1
+
+
 def run_verify_offline(args: argparse.Namespace) -> int:
     """A local copy of the containers, no Azure access (and so no audit entry)."""
     if args.public_key is None or args.source is None:
@@ -115,13 +126,7 @@ def run_verify_offline(args: argparse.Namespace) -> int:
     report = verify_archive(blobs, verifier_for(public_keys(None, args.public_key)),
                             start=args.start, end=args.end, sample=args.sample,
                             progress=_progress(args))
-    if _progress(args):
-        print(file=sys.stderr)
-    if args.json:
-        _dump(report.to_json())
-    else:
-        _print_report(report)
-    return 0 if report.ok else 1
+    return _finish(args, report)
 
 
 def run_verify(args: argparse.Namespace, archive: Archive | None) -> int:
@@ -141,13 +146,7 @@ def run_verify(args: argparse.Namespace, archive: Archive | None) -> int:
         run.result = (f"{'ok' if report.ok else 'failed'}: {report.blobs_checked} blobs, "
                       f"{counts['integrity']} integrity, {counts['completeness']} "
                       f"completeness, {counts['seals']} seal failures")
-    if _progress(args):
-        print(file=sys.stderr)
-    if args.json:
-        _dump(report.to_json())
-    else:
-        _print_report(report)
-    return 0 if report.ok else 1
+    return _finish(args, report)
 
 
 def run_prove(args: argparse.Namespace, archive: Archive | None) -> int:

@@ -20,6 +20,16 @@ BICEP_DIR = REPO / "bicep"
 MAIN = BICEP_DIR / "main.bicep"
 PARAMS = BICEP_DIR / "main.bicepparam"
 MODULES = BICEP_DIR / "modules"
+# One name per template, shared by every Bicep test module.
+ARCHIVE = MODULES / "archive-storage.bicep"
+HOST = MODULES / "host-storage.bicep"
+KEYVAULT = MODULES / "keyvault.bicep"
+FUNCTION_APP = MODULES / "function-app.bicep"
+PEOPLE = MODULES / "people-access.bicep"
+MONITORING = MODULES / "monitoring.bicep"
+ALERTS = MODULES / "alerts.bicep"
+LOG_ARCHIVE = MODULES / "log-archive.bicep"
+ACTIVITY_LOG = BICEP_DIR / "activity-log.bicep"
 
 _PARSER = BicepParser()
 _GUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)

@@ -19,12 +19,18 @@ from admin import connection
 from archive import names
 from tests.bicep import admin_calls, roles
 from tests.bicep.admin_calls import Call, calls_in, needed
-from tests.bicep.bicep_tree import MAIN, MODULES, body, interpolations, parse, resources_of_type
+from tests.bicep.bicep_tree import (
+    ARCHIVE,
+    MAIN,
+    PEOPLE,
+    body,
+    interpolations,
+    parse,
+    resources_of_type,
+)
 
 pytestmark = pytest.mark.bicep
 
-PEOPLE = MODULES / "people-access.bicep"
-ARCHIVE = MODULES / "archive-storage.bicep"
 ADMINS = "adminsGroupPrincipalId"
 SERVICE_OF_TYPE = {
     "microsoft.storage/storageaccounts/blobservices/containers": "blob",

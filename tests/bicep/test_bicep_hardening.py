@@ -15,10 +15,17 @@ from archive import names
 from ingest.housekeeping import DEFAULT_POISON_DRAIN_SCHEDULE
 from tests.bicep import roles
 from tests.bicep.bicep_tree import (
+    ACTIVITY_LOG,
+    ALERTS,
+    ARCHIVE,
     BICEP_DIR,
+    FUNCTION_APP,
+    HOST,
+    KEYVAULT,
+    LOG_ARCHIVE,
     MAIN,
-    MODULES,
     PARAMS,
+    PEOPLE,
     bicepparam_values,
     body,
     parse,
@@ -29,14 +36,6 @@ from tests.bicep.bicep_tree import (
 
 pytestmark = pytest.mark.bicep
 
-ARCHIVE = MODULES / "archive-storage.bicep"
-HOST = MODULES / "host-storage.bicep"
-KEYVAULT = MODULES / "keyvault.bicep"
-FUNCTION_APP = MODULES / "function-app.bicep"
-PEOPLE = MODULES / "people-access.bicep"
-ALERTS = MODULES / "alerts.bicep"
-LOG_ARCHIVE = MODULES / "log-archive.bicep"
-ACTIVITY_LOG = BICEP_DIR / "activity-log.bicep"
 
 LOCKS = "Microsoft.Authorization/locks"
 DIAGNOSTICS = "Microsoft.Insights/diagnosticSettings"

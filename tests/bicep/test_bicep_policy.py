@@ -9,9 +9,14 @@ import pytest
 
 from tests.bicep import roles
 from tests.bicep.bicep_tree import (
+    ARCHIVE,
+    FUNCTION_APP,
+    HOST,
+    KEYVAULT,
     MAIN,
-    MODULES,
+    MONITORING,
     PARAMS,
+    PEOPLE,
     bicep_files,
     bicepparam_values,
     body,
@@ -23,12 +28,6 @@ from tests.bicep.bicep_tree import (
 
 pytestmark = pytest.mark.bicep
 
-ARCHIVE = MODULES / "archive-storage.bicep"
-HOST = MODULES / "host-storage.bicep"
-KEYVAULT = MODULES / "keyvault.bicep"
-FUNCTION_APP = MODULES / "function-app.bicep"
-PEOPLE = MODULES / "people-access.bicep"
-MONITORING = MODULES / "monitoring.bicep"
 
 STORAGE_ACCOUNT = "Microsoft.Storage/storageAccounts"
 

@@ -13,9 +13,11 @@ import pytest
 
 from tests.bicep import roles
 from tests.bicep.bicep_tree import (
+    ARCHIVE,
     BICEP_DIR,
+    FUNCTION_APP,
+    HOST,
     MAIN,
-    MODULES,
     bicep_files,
     body,
     parse,
@@ -25,9 +27,6 @@ from tests.bicep.bicep_tree import (
 
 pytestmark = pytest.mark.bicep
 
-FUNCTION_APP = MODULES / "function-app.bicep"
-HOST = MODULES / "host-storage.bicep"
-ARCHIVE = MODULES / "archive-storage.bicep"
 DOC = BICEP_DIR.parent / "docs" / "deploy.md"
 ZRS_FAMILY = ("Standard_ZRS", "Standard_GZRS", "Standard_RAGZRS")
 NO_ZRS_FLEX_REGIONS = (
