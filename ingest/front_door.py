@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import azure.functions as func
 from azure.core.exceptions import AzureError
@@ -12,6 +17,20 @@ from archive.names import INGEST_QUEUE, RAW_CONTAINER
 from ingest.responses import log, storage_unavailable
 from storage.clients import Profile, blob_service, queue_client
 from storage.envelope import Envelope, Source, enqueue, new_envelope
+
+T = TypeVar("T")
+# The front door's own threads. Queue-trigger and activity invocations share the
+# worker's default pool (min(32, cores + 4) threads), and while storage is down each
+# of them sits in SDK retries; a webhook queued behind them would time out at Meta
+# instead of getting its quick 503. Found by the storage-outage reliability test.
+FRONT_DOOR_THREADS = 4
+_front_door = ThreadPoolExecutor(FRONT_DOOR_THREADS, thread_name_prefix="front-door")
+
+
+async def on_front_door_thread(handler: Callable[..., T], *args: object) -> T:
+    """Run a (sync, storage-calling) HTTP handler on the front door's reserved threads."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_front_door, functools.partial(handler, *args))
 
 
 def hand_off(

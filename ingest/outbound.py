@@ -16,7 +16,7 @@ import azure.functions as func
 from archive.custody import key_id, outbound_mac
 from archive.identity import event_instance_id
 from archive.outbound import OutboundError, parse_outbound
-from ingest.front_door import hand_off
+from ingest.front_door import hand_off, on_front_door_thread
 from ingest.responses import capped_body, error, json_response, log, misconfigured
 from storage import settings
 
@@ -24,7 +24,11 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 
 @bp.route(route="outbound", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def outbound_capture(req: func.HttpRequest) -> func.HttpResponse:
+async def outbound_capture(req: func.HttpRequest) -> func.HttpResponse:
+    return await on_front_door_thread(_answer, req)
+
+
+def _answer(req: func.HttpRequest) -> func.HttpResponse:
     try:
         return _capture(req)
     except settings.SettingError as exc:

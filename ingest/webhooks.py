@@ -16,7 +16,7 @@ import azure.functions as func
 from archive.custody import METHOD_META, verifying_key_id
 from archive.meta.handshake import handshake_challenge
 from archive.signature import SIGNATURE_HEADER
-from ingest.front_door import hand_off
+from ingest.front_door import hand_off, on_front_door_thread
 from ingest.responses import capped_body, error, json_response, log, misconfigured
 from storage import settings
 
@@ -28,7 +28,11 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
     methods=["GET", "POST"],
     auth_level=func.AuthLevel.ANONYMOUS,
 )
-def meta_webhook(req: func.HttpRequest) -> func.HttpResponse:
+async def meta_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    return await on_front_door_thread(_answer, req)
+
+
+def _answer(req: func.HttpRequest) -> func.HttpResponse:
     try:
         if req.method.upper() == "GET":
             return _handshake(req)

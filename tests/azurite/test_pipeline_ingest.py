@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import inspect
 import json
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,8 +40,12 @@ FUNCTIONS = {spec.name: spec.callable for spec in describe(function_app.app)}
 
 
 def call(name: str, req: func.HttpRequest) -> func.HttpResponse:
-    handler: Callable[..., func.HttpResponse] = FUNCTIONS[name]
-    return handler(req)
+    """Invoke an HTTP function as the worker does: awaited when it is async."""
+    result = FUNCTIONS[name](req)
+    if inspect.iscoroutine(result):
+        result = asyncio.run(result)
+    assert isinstance(result, func.HttpResponse)
+    return result
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> func.HttpRequest:

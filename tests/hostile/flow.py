@@ -8,10 +8,11 @@ the hostile-input tests care about what each step stores, not about scheduling.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +35,10 @@ WEBHOOK_URL = "/api/webhooks/meta"
 
 
 def post_webhook(body: bytes, headers: dict[str, str]) -> func.HttpResponse:
-    handler: Callable[[func.HttpRequest], func.HttpResponse] = FUNCTIONS["meta_webhook"]
-    return handler(func.HttpRequest("POST", WEBHOOK_URL, headers=headers, body=body))
+    handler: Callable[[func.HttpRequest], Coroutine[Any, Any, func.HttpResponse]] = FUNCTIONS[
+        "meta_webhook"
+    ]
+    return asyncio.run(handler(func.HttpRequest("POST", WEBHOOK_URL, headers=headers, body=body)))
 
 
 def take_envelopes() -> list[Envelope]:
