@@ -26,7 +26,7 @@ from azure.storage.blob import ContainerClient
 
 from archive.custody import CustodyError, custody_from_metadata, verdict
 from archive.identity import event_fingerprint
-from archive.layout import date_prefix, record_blob_name
+from archive.layout import base_record_name, date_prefix, record_blob_name
 from archive.parsing import parse_body
 
 Progress = Callable[[int], None]
@@ -132,8 +132,7 @@ def check_record(
     if outcome == "invalid":
         problems.append("stored signature does not verify with the configured secret")
     events = parse_body(metadata.get("source", ""), body, custody.authenticated_at).events
-    base = path.split(".conflict-", 1)[0]
-    base = base if base.endswith(".json") else base + ".json"
+    base = base_record_name(path)
     if not any(
         event.message_id == record.get("message_id") and record_blob_name(event) == base
         and event_fingerprint(event) == record.get("fingerprint")

@@ -94,5 +94,11 @@ def conflict_blob_name(record_name: str, record_sha256: str) -> str:
     return f"{stem}.conflict-{record_sha256}.json"
 
 
+def base_record_name(record_name: str) -> str:
+    """The record a conflict sibling (``<stem>.conflict-<sha>.json``) stands beside."""
+    base = record_name.split(".conflict-", 1)[0]
+    return base if base.endswith(".json") else base + ".json"
+
+
 def media_blob_name(event: CanonicalEvent, media: MediaRef, mime_type: str | None) -> str:
     return f"{_event_folder(event)}/{key_segment(media.media_id)}{extension_for_mime(mime_type)}"

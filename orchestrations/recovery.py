@@ -24,7 +24,7 @@ from archive.custody import CustodyError
 from archive.encoding import key_segment
 from archive.events import CanonicalEvent
 from archive.index import FailureKind, day_key, failure_entity
-from archive.layout import record_blob_name
+from archive.layout import base_record_name, record_blob_name
 from archive.names import RAW_CONTAINER, RECORDS_CONTAINER, TABLE_FAILURES
 from archive.parsing import event_skeleton, parse_body
 from archive.timestamps import from_iso
@@ -54,18 +54,13 @@ def addendum_blob_name(record_path: str, media_id: str) -> str:
 
 
 def _event_of(record: dict[str, Any], record_path: str, raw: VerifiedRaw) -> CanonicalEvent:
-    # A conflict sibling (`<stem>.conflict-<sha>.json`) comes from the same event.
-    base = base_record_path(record_path)
+    # A conflict sibling comes from the same event.
+    base = base_record_name(record_path)
     parsed = parse_body(raw.source, raw.body, raw.custody.authenticated_at)
     for event in parsed.events:
         if event.message_id == record.get("message_id") and record_blob_name(event) == base:
             return event
     raise RecoveryError("the raw body no longer yields the record's event")
-
-
-def base_record_path(record_path: str) -> str:
-    base = record_path.split(".conflict-", 1)[0]
-    return base if base.endswith(".json") else base + ".json"
 
 
 def gap_row_key(record: dict[str, Any], record_path: str, media_id: str) -> str:
@@ -75,7 +70,7 @@ def gap_row_key(record: dict[str, Any], record_path: str, media_id: str) -> str:
         raise RecoveryError("the record has no usable received_at")
     row = failure_entity(
         MEDIA_GAP_KIND, day=day_key(received_at),
-        ref=f"{base_record_path(record_path)}#{media_id}", reason="", detail={},
+        ref=f"{base_record_name(record_path)}#{media_id}", reason="", detail={},
     )
     return str(row["RowKey"])
 
