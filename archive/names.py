@@ -32,12 +32,15 @@ TABLE_BY_PARTICIPANT = "IndexByParticipant"
 TABLE_BY_CONVERSATION = "IndexByConversation"
 TABLE_BY_DAY = "IndexByDay"
 TABLE_FAILURES = "IndexFailures"
+# Legal-hold matters: scope, who placed and released them, when and why (one row a matter).
+TABLE_HOLDS = "Holds"
 INDEX_TABLES = (
     TABLE_BY_MESSAGE,
     TABLE_BY_PARTICIPANT,
     TABLE_BY_CONVERSATION,
     TABLE_BY_DAY,
     TABLE_FAILURES,
+    TABLE_HOLDS,
 )
 
 # Letters and digits only: the Durable Azure Storage provider derives queue,
@@ -70,3 +73,8 @@ SETTING_MANIFEST_KEY_ID = "MANIFEST_SIGNING_KEY_ID"
 SETTING_SEAL_SCHEDULE = "SEAL_SCHEDULE"
 # NCRONTAB of the timer that verifies the archive against its seals (Bicep: daily 03:30 UTC).
 SETTING_VERIFY_SCHEDULE = "VERIFY_SCHEDULE"
+# NCRONTAB of the retention timer that disposes of expired records (Bicep: daily 04:30 UTC).
+SETTING_RETENTION_SCHEDULE = "RETENTION_SCHEDULE"
+# Client id of the user-assigned identity the retention and legal-hold code runs under
+# (it alone may delete blob versions and set legal holds; the app identity only creates).
+SETTING_RETENTION_IDENTITY = "RETENTION_IDENTITY_CLIENT_ID"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -35,7 +35,7 @@ from azure.storage.queue import (
     TextBase64EncodePolicy,
 )
 
-from archive.names import SETTING_ARCHIVE_STORAGE
+from archive.names import SETTING_ARCHIVE_STORAGE, SETTING_RETENTION_IDENTITY
 from storage.settings import SettingError
 
 # The SDK's HTTP logging policy logs every request URL at INFO, and blob names carry
@@ -203,3 +203,25 @@ def queue_client(name: str, profile: Profile = Profile.WORKER) -> QueueClient:
 
 def table_service(profile: Profile = Profile.WORKER) -> TableServiceClient:
     return service_client(TableServiceClient, archive_account(), profile)
+
+
+def retention_account() -> ArchiveAccount:
+    """The archive account as the retention and legal-hold identity reaches it.
+
+    In Azure that is a user-assigned identity of its own (`RETENTION_IDENTITY_CLIENT_ID`),
+    the only one allowed to delete blob versions and set legal holds; the app identity
+    keeps create-only writing. A connection string (Azurite) has no identities to tell apart.
+    """
+    account = archive_account()
+    client_id = os.environ.get(SETTING_RETENTION_IDENTITY, "").strip()
+    if account.connection_string or not client_id:
+        return account
+    return replace(account, client_id=client_id)
+
+
+def retention_blob_service(profile: Profile = Profile.WORKER) -> BlobServiceClient:
+    return service_client(BlobServiceClient, retention_account(), profile)
+
+
+def retention_table_service(profile: Profile = Profile.WORKER) -> TableServiceClient:
+    return service_client(TableServiceClient, retention_account(), profile)

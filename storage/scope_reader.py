@@ -1,0 +1,107 @@
+"""Every indexed record in a scope, through the Table index (no container scans).
+
+Used by legal holds (which blobs to hold, which to release) and by exports (what goes
+into a production). The participant and conversation tables leave statuses out (they
+would flood the timelines), so each message found there is completed from its by-message
+partition: the message, its statuses, edits and reactions. Every row goes through
+`Scope.covers`, so what is yielded is exactly what the pure rule says the scope holds.
+
+Conflict siblings (`<record>.conflict-<sha>.json`) are not indexed; callers that must
+reach every blob (holds) list the record's folder as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from azure.data.tables import TableServiceClient
+
+from archive.index import days_between, participant_key, range_filter
+from archive.names import TABLE_BY_CONVERSATION, TABLE_BY_DAY, TABLE_BY_PARTICIPANT
+from archive.scope import Scope
+from storage.index_reader import IndexReader, conversation_key
+
+# Statuses of a message the archive never saw sent (sent by another system, no outbound
+# capture) are in no participant or conversation partition. With a bounded range, the
+# by-day partitions of that range are asked for them too; beyond this span it is not.
+MAX_STATUS_SCAN_DAYS = 366
+
+
+def _clean(entity: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entity.items() if k not in ("PartitionKey", "RowKey")}
+
+
+def _message_rows(reader: IndexReader, scope: Scope, message_id: str) -> list[dict[str, Any]]:
+    rows = [
+        _clean(r) for r in reader.by_message(message_id)
+        # The latest-status summary row has no event: it is not a record.
+        if "event" in r and r.get("record_path")
+    ]
+    return [r for r in rows if scope.covers(r)]
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _orphan_status_filter(scope: Scope, day: str) -> str:
+    if scope.business_id and scope.customer_id:
+        who = (f"business_id eq {_quote(scope.business_id)}"
+               f" and customer_id eq {_quote(scope.customer_id)}")
+    else:
+        p = _quote(str(scope.participant))
+        who = (f"(customer_id eq {p} or business_id eq {p} or from eq {p} or to eq {p})")
+    return f"PartitionKey eq {_quote(day)} and event eq 'status' and {who}"
+
+
+def index_rows_in_scope(tables: TableServiceClient, scope: Scope) -> Iterator[dict[str, Any]]:
+    """Index rows (record@1 projection with `record_path`) of every record in `scope`.
+
+    Each record once. Order: as the index gives it (newest first per partition), then
+    each message's other events; callers that need time order sort by `timestamp`.
+    """
+    reader = IndexReader(tables)
+    if scope.message_id:
+        yield from _message_rows(reader, scope, scope.message_id)
+        return
+    if scope.business_id and scope.customer_id:
+        table = TABLE_BY_CONVERSATION
+        partition = conversation_key(scope.business_id, scope.customer_id)
+    else:
+        assert scope.participant is not None
+        table = TABLE_BY_PARTICIPANT
+        partition = participant_key(scope.participant)
+    seen_paths: set[str] = set()
+    seen_messages: set[str] = set()
+    client = tables.get_table_client(table)
+    query = range_filter(partition, scope.start_time(), scope.end_time())
+    for entity in client.query_entities(query):
+        row = _clean(dict(entity))
+        path = str(row.get("record_path") or "")
+        if path and path not in seen_paths and scope.covers(row):
+            seen_paths.add(path)
+            yield row
+        message_id = row.get("message_id")
+        if not isinstance(message_id, str) or message_id in seen_messages:
+            continue
+        seen_messages.add(message_id)
+        for other in _message_rows(reader, scope, message_id):
+            other_path = str(other["record_path"])
+            if other_path not in seen_paths:
+                seen_paths.add(other_path)
+                yield other
+    start, end = scope.start_time(), scope.end_time()
+    if start is None or end is None:
+        return
+    days = days_between(start, end)
+    if len(days) > MAX_STATUS_SCAN_DAYS:
+        return
+    by_day = tables.get_table_client(TABLE_BY_DAY)
+    for day in days:
+        for entity in by_day.query_entities(_orphan_status_filter(scope, day)):
+            row = _clean(dict(entity))
+            path = str(row.get("record_path") or "")
+            if path and path not in seen_paths and scope.covers(row):
+                seen_paths.add(path)
+                yield row
