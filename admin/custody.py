@@ -27,7 +27,7 @@ from azure.storage.blob import ContainerClient
 from archive.custody import CustodyError, custody_from_metadata, verdict
 from archive.identity import event_fingerprint
 from archive.layout import base_record_name, date_prefix, record_blob_name
-from archive.parsing import parse_body
+from archive.parsing import parse_eras
 
 Progress = Callable[[int], None]
 ADDENDUM_MARK = ".media-"
@@ -131,7 +131,11 @@ def check_record(
                       secrets.get(custody.method, ()))
     if outcome == "invalid":
         problems.append("stored signature does not verify with the configured secret")
-    events = parse_body(metadata.get("source", ""), body, custody.authenticated_at).events
+    events = [
+        event
+        for era in parse_eras(metadata.get("source", ""), body, custody.authenticated_at)
+        for event in era.events
+    ]
     base = base_record_name(path)
     if not any(
         event.message_id == record.get("message_id") and record_blob_name(event) == base

@@ -18,19 +18,36 @@ class Parsed:
     problems: tuple[str, ...]
 
 
-def parse_body(source: str, body: bytes, received_at: datetime) -> Parsed:
+def parse_body(
+    source: str, body: bytes, received_at: datetime, *, legacy_calls: bool = False
+) -> Parsed:
     """Never raises: problems are returned (ids and error names only, never content).
 
     Deterministic in (source, body, received_at): store_record and custody checks
-    re-derive records by parsing the stored raw body again.
+    re-derive records by parsing the stored raw body again. ``legacy_calls`` parses a
+    ``calls`` change as the parser did before calls became records (one ``system`` event).
     """
     if source == "meta":
-        result = parse_webhook(body, received_at=received_at)
+        result = parse_webhook(body, received_at=received_at, legacy_calls=legacy_calls)
         return Parsed(result.events, result.problems)
     try:
         return Parsed((parse_outbound(json.loads(body), received_at=received_at),), ())
     except (OutboundError, ValueError, RecursionError) as exc:
         return Parsed((), (f"outbound capture rejected: {type(exc).__name__}",))
+
+
+def parse_eras(source: str, body: bytes, received_at: datetime) -> tuple[Parsed, ...]:
+    """Today's parse of a body, then each earlier parse whose records the archive may hold.
+
+    WORM records are never rewritten, so a record written by an earlier parser version
+    stays as it was; checks that re-derive records from raw bodies (custody, reconcile)
+    accept a match with any era. New records always come from today's parse.
+    """
+    current = parse_body(source, body, received_at)
+    if source != "meta":
+        return (current,)
+    legacy = parse_body(source, body, received_at, legacy_calls=True)
+    return (current,) if legacy.events == current.events else (current, legacy)
 
 
 def event_skeleton(event: CanonicalEvent) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def reconcile_day(
         received_at = from_iso(metadata.get("received_at", "")) or blob.creation_time or start
         body = raw.download_blob(blob.name).readall()
         expected, problems = expected_records(
-            blob.name, metadata.get("source", "meta"), body, received_at
+            blob.name, metadata.get("source", "meta"), body, received_at, exists
         )
         if problems and not _parse_failures(tables, blob.name, problems, report.day):
             # A body whose problems were never recorded: count it as one missing event.
