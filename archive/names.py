@@ -78,3 +78,25 @@ SETTING_RETENTION_SCHEDULE = "RETENTION_SCHEDULE"
 # Client id of the user-assigned identity the retention and legal-hold code runs under
 # (it alone may delete blob versions and set legal holds; the app identity only creates).
 SETTING_RETENTION_IDENTITY = "RETENTION_IDENTITY_CLIENT_ID"
+
+# Providers other than Meta (issue 13). Secrets live in Key Vault and reach the app as
+# references (storage.settings refuses an unresolved one).
+SETTING_WASENDER_WEBHOOK_SECRET = "WASENDER_WEBHOOK_SECRET"  # noqa: S105
+SETTING_WASENDER_API_KEY = "WASENDER_API_KEY"
+# WASender API base URL (default https://www.wasenderapi.com/api); tests point it at a stand-in.
+SETTING_WASENDER_API_URL = "WASENDER_API_URL"
+SETTING_TWILIO_AUTH_TOKEN = "TWILIO_AUTH_TOKEN"  # noqa: S105
+SETTING_TWILIO_ACCOUNT_SID = "TWILIO_ACCOUNT_SID"
+# The public https base URL providers call: Twilio signs the full URL it called, and
+# behind the Functions front end the Host header is not that URL.
+SETTING_PUBLIC_BASE_URL = "PUBLIC_BASE_URL"
+# Azure Communication Services: the resource endpoint media is downloaded from, and how
+# Event Grid deliveries authenticate (an Entra ID bearer token for ACS_WEBHOOK_AUDIENCE in
+# ACS_WEBHOOK_TENANT_ID, or a shared secret in the delivery URL: ACS_WEBHOOK_SECRET).
+SETTING_ACS_ENDPOINT = "ACS_ENDPOINT"
+SETTING_ACS_WEBHOOK_AUDIENCE = "ACS_WEBHOOK_AUDIENCE"
+SETTING_ACS_WEBHOOK_TENANT_ID = "ACS_WEBHOOK_TENANT_ID"
+SETTING_ACS_WEBHOOK_SECRET = "ACS_WEBHOOK_SECRET"  # noqa: S105
+# Where the Entra ID signing keys are read (default: the tenant's v2.0 discovery keys);
+# tests point it at a local issuer.
+SETTING_ACS_WEBHOOK_KEYS_URL = "ACS_WEBHOOK_KEYS_URL"
