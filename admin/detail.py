@@ -1,15 +1,23 @@
-"""Everything about one message: its records, status timeline, media and evidence."""
+"""Everything about one message: its records, status timeline, media and evidence.
+
+A WhatsApp call (issue #19) is shown the same way under its call id: every call event
+(connect, status, terminate) in provider-time order with its status, times, duration and
+errors, and the latest call state. Records of any age read here, including the
+``system`` / ``field:calls`` records written before calls were first-class.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
 from admin.connection import AdminError, Archive
-from archive.index import LATEST_STATUS_ROW, STATUS_RANK
+from archive.events import CALL_EVENT, call_facts
+from archive.index import LATEST_STATUS_ROW, STATUS_RANK, call_state_rank
 from archive.names import MEDIA_CONTAINER, RAW_CONTAINER, RECORDS_CONTAINER
 from archive.outbound import main_record
 
@@ -25,6 +33,8 @@ class MessageDetail:
     media: list[dict[str, Any]] = field(default_factory=list)
     raw: dict[str, Any] | None = None
     urls: dict[str, str] = field(default_factory=dict)
+    # A call: each call event in provider-time order (empty for a message).
+    call_timeline: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,6 +103,36 @@ def _with_recovery(item: dict[str, Any], recovered: dict[str, Any] | None) -> di
             "recovery_path": recovered["recovery_path"]}
 
 
+def _call_entry(row: dict[str, Any], record: dict[str, Any] | None) -> dict[str, Any]:
+    call = call_facts((record or {}).get("content"))
+    errors = call.get("errors")
+    return {
+        "timestamp": row.get("timestamp"),
+        "event": call.get("event"),
+        "status": call.get("status"),
+        "state": row.get("status"),
+        "direction": call.get("direction"),
+        "start_time": call.get("start_time"),
+        "end_time": call.get("end_time"),
+        "duration": call.get("duration"),
+        "errors": errors if isinstance(errors, list) else [],
+        "record_path": row.get("record_path"),
+    }
+
+
+def _call_timeline(
+    events: list[dict[str, Any]], read: Callable[[dict[str, Any]], dict[str, Any] | None]
+) -> list[dict[str, Any]]:
+    """Every call event, by provider time; in one second by call-state rank."""
+    entries = [
+        _call_entry(e, read(e) if e.get("record_path") else None)
+        for e in events if e.get("event") == CALL_EVENT
+    ]
+    entries.sort(key=lambda c: (str(c.get("timestamp") or ""),
+                                call_state_rank(c.get("event"), c.get("status"))))
+    return entries
+
+
 def message_detail(archive: Archive, message_id: str) -> MessageDetail:
     rows = archive.call(
         "table", "read table IndexByMessage", lambda: archive.index.by_message(message_id)
@@ -115,10 +155,21 @@ def message_detail(archive: Archive, message_id: str) -> MessageDetail:
         for e in events
         if e.get("event") == "status"
     ]
+    # One read per record: a call's events are read for its timeline and its summary.
+    cache: dict[str, dict[str, Any]] = {}
+
+    def read(e: dict[str, Any]) -> dict[str, Any] | None:
+        path = e.get("record_path")
+        if not path:
+            return None
+        if str(path) not in cache:
+            cache[str(path)] = _read_record(archive, str(path))
+        return cache[str(path)]
+
+    call_timeline = _call_timeline(events, read)
     # A provider-signed record outranks a capture reusing its wamid (issue 21.2).
     candidates = [e for e in events if e.get("event") != "status"] or events[:1]
-    chosen = main_record(candidates, lambda e: _read_record(archive, str(e["record_path"]))
-                         if e.get("record_path") else None)
+    chosen = main_record(candidates, read)
     main, found = chosen if chosen else (None, None)
     record_path = str(main["record_path"]) if main and main.get("record_path") else None
     record = dict(found) if found is not None else None
@@ -144,4 +195,5 @@ def message_detail(archive: Archive, message_id: str) -> MessageDetail:
         media=media,
         raw=raw if isinstance(raw, dict) else None,
         urls=urls,
+        call_timeline=call_timeline,
     )

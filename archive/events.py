@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, cast, get_args
@@ -9,11 +10,29 @@ from typing import Any, Literal, cast, get_args
 from archive.encoding import join_segments, key_segment
 from archive.timestamps import from_iso, iso_utc, require_aware
 
-EventKind = Literal["message", "status", "edit", "delete", "reaction", "system", "unknown"]
+# "call" (issue #19): one event of a WhatsApp call (connect, status or terminate). Records
+# written before it exist as "system" events of type "field:calls" and stay valid record@1.
+EventKind = Literal[
+    "message", "status", "edit", "delete", "reaction", "system", "unknown", "call"
+]
 Direction = Literal["inbound", "outbound"]
 EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
 MEDIA_KINDS = ("image", "audio", "video", "document", "sticker")
+CALL_EVENT = "call"
+
+
+def call_facts(content: object) -> dict[str, Any]:
+    """``content["call"]`` of a call event; ``{}`` for any other event or a malformed one.
+
+    Tolerant on purpose: record readers meet records of every age and kind, and an old
+    ``field:calls`` system record has no ``call`` key.
+    """
+    if isinstance(content, Mapping):
+        call = content.get("call")
+        if isinstance(call, dict):
+            return call
+    return {}
 
 
 def conversation_key_of(business_id: str, customer_id: str) -> str:

@@ -3,7 +3,8 @@
 Tables (names from :mod:`archive.names`):
 
 - by message:      PK = encoded message id,  RK = ``<event>-<ticks>-<fp16>``; plus one
-                   ``latest-status`` row per message (see :func:`latest_status_entity`)
+                   ``latest-status`` row per message (see :func:`latest_status_entity`);
+                   a call's id holds its events and its latest call state the same way
 - by participant:  PK = encoded participant, RK = ``<inverted ticks>-<message>-<event>-<fp16>``
 - by conversation: PK = conversation key,    RK = same as by participant
 - by day:          PK = ``YYYY-MM-DD``,       RK = same as by participant
@@ -18,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from archive.encoding import key_segment
+from archive.events import CALL_EVENT, call_facts
 from archive.names import (
     TABLE_BY_CONVERSATION,
     TABLE_BY_DAY,
@@ -67,6 +69,19 @@ STATUS_RANK: dict[str, int] = {
     "failed": 5,
     "deleted": 6,
 }
+# A call moves connect < ringing < accepted < an outcome (rejected, failed, completed) and
+# ends with terminate, which carries the final status, times and duration whatever it says.
+# Statuses are ranked only inside a "status" event; an unknown one ranks 0 (never wins).
+CALL_EVENT_RANK: dict[str, int] = {"connect": 1, "terminate": 5}
+CALL_STATUS_RANK: dict[str, int] = {
+    "ringing": 2,
+    "accepted": 3,
+    "rejected": 4,
+    "failed": 4,
+    "completed": 4,
+}
+# How a call's state is spelled for latest_status_wins: "call:<event>:<status>".
+_CALL_STATE_PREFIX = "call:"
 
 
 def _micros(delta: timedelta) -> int:
@@ -210,16 +225,37 @@ def index_entities(record: dict[str, Any], record_path: str) -> dict[str, list[d
     return rows
 
 
+def call_state_rank(event: str | None, status: str | None) -> int:
+    """Where a call event stands in the call's life (see ``CALL_EVENT_RANK``)."""
+    if event == "status":
+        return CALL_STATUS_RANK.get(status or "", 0)
+    return CALL_EVENT_RANK.get(event or "", 0)
+
+
+def _call_state(event: str, status: str | None) -> str:
+    return f"{_CALL_STATE_PREFIX}{event}:{status or ''}"
+
+
+def _rank(value: str) -> int:
+    if value.startswith(_CALL_STATE_PREFIX):
+        event, _, status = value[len(_CALL_STATE_PREFIX):].partition(":")
+        return call_state_rank(event, status or None)
+    return STATUS_RANK.get(value, 0)
+
+
 def latest_status_entity(record: dict[str, Any], record_path: str) -> dict[str, Any] | None:
-    """The by-message ``latest-status`` row this status record would write, if it wins.
+    """The by-message ``latest-status`` row this status (or call) record would write, if it wins.
 
     The writer reads the current row, calls :func:`latest_status_wins` with
     :func:`latest_status_of`, and replaces it (with its ETag) only when the candidate wins.
+    A call's row sits under the call id: ``status`` is the call state shown (the status,
+    else the call event), ``call_event`` and ``call_status`` rank it.
     """
     status = record.get("status")
-    if record.get("event") not in ("status", "delete") or not isinstance(status, dict):
+    event = record.get("event")
+    if event not in ("status", "delete", CALL_EVENT) or not isinstance(status, dict):
         return None
-    return {
+    row = {
         "PartitionKey": message_key(record["message_id"]),
         "RowKey": LATEST_STATUS_ROW,
         "status": status.get("value"),
@@ -227,15 +263,26 @@ def latest_status_entity(record: dict[str, Any], record_path: str) -> dict[str, 
         "record_path": record_path,
         "fingerprint": record["fingerprint"],
     }
+    if event == CALL_EVENT:
+        call = call_facts(record.get("content"))
+        row["call_event"] = str(call.get("event") or "unknown")
+        if isinstance(call.get("status"), str):  # Table rows leave an absent value out
+            row["call_status"] = call["status"]
+    return row
 
 
 def latest_status_of(entity: dict[str, Any] | None) -> tuple[datetime, str] | None:
+    """``(provider time, value)`` to compare; a call row's value is its ranked call state."""
     if not entity:
         return None
     ts = from_iso(str(entity.get("status_timestamp", "")))
     value = entity.get("status")
     if ts is None or not isinstance(value, str):
         return None
+    call_event = entity.get("call_event")
+    if isinstance(call_event, str):
+        status = entity.get("call_status")
+        return ts, _call_state(call_event, status if isinstance(status, str) else None)
     return ts, value
 
 
@@ -248,13 +295,15 @@ def latest_status_wins(
     (sent < delivered < read < played < failed < deleted) always wins, whatever the order of
     arrival or clock skew between provider timestamps; for the same status the later
     provider timestamp wins. Unknown values rank 0, so they never hide a known status.
+    Call states (``call:<event>:<status>`` from :func:`latest_status_of`) follow the call
+    rank instead: connect < ringing < accepted < rejected/failed/completed < terminate.
     """
     if current is None:
         return True
     current_ts, current_value = current
     candidate_ts, candidate_value = candidate
-    current_rank = STATUS_RANK.get(current_value, 0)
-    candidate_rank = STATUS_RANK.get(candidate_value, 0)
+    current_rank = _rank(current_value)
+    candidate_rank = _rank(candidate_value)
     if candidate_rank != current_rank:
         return candidate_rank > current_rank
     return candidate_ts > current_ts

@@ -1,7 +1,8 @@
 """Blob names: Hive-style date partitions, deterministic from provider ids.
 
 records: ``year=YYYY/month=MM/day=DD/<provider>/<conversation>/<message>/<name>.json`` where
-         <name> is ``<epoch seconds>-<event>-<direction>[-<status value>]``
+         <name> is ``<epoch seconds>-<event>-<direction>[-<status value>]``, and for a call
+         ``<epoch seconds>-call-<direction>-<call event>[-<call status>]``
 media:   ``year=YYYY/month=MM/day=DD/<provider>/<conversation>/<message>/<media id><ext>``
 raw:     ``year=YYYY/month=MM/day=DD/<sha256 of body>.json`` (receive date)
 """
@@ -12,7 +13,7 @@ import re
 from datetime import UTC, datetime
 
 from archive.encoding import key_segment
-from archive.events import CanonicalEvent, MediaRef
+from archive.events import CALL_EVENT, CanonicalEvent, MediaRef, call_facts
 from archive.timestamps import require_aware
 
 _SHA256 = re.compile(r"\A[0-9a-f]{64}\Z")
@@ -78,10 +79,26 @@ def _event_folder(event: CanonicalEvent) -> str:
     )
 
 
+def _call_suffix(event: CanonicalEvent) -> str:
+    """``-<call event>[-<status>]``: events of one call in one second never share a name.
+
+    Connect and terminate differ by event, RINGING and ACCEPTED by status; a redelivery
+    of the same event and status maps to the same name (a duplicate, or a kept conflict).
+    """
+    call = call_facts(event.content)
+    suffix = f"-{key_segment(str(call.get('event') or 'unknown'))}"
+    status = call.get("status")
+    if isinstance(status, str) and status:
+        suffix += f"-{key_segment(status)}"
+    return suffix
+
+
 def record_blob_name(event: CanonicalEvent) -> str:
     epoch = int(event.timestamp.timestamp())
     name = f"{epoch:011d}-{event.event}-{event.direction}"
-    if event.status is not None:
+    if event.event == CALL_EVENT:
+        name += _call_suffix(event)
+    elif event.status is not None:
         name += f"-{key_segment(event.status.value)}"
     return f"{_event_folder(event)}/{name}.json"
 

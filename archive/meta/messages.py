@@ -7,6 +7,7 @@ from typing import Any
 
 from archive.events import MEDIA_KINDS, EventKind, MediaRef
 from archive.meta.shapes import dicts, items, obj, pick, text
+from archive.timestamps import from_unix_seconds, iso_utc
 
 _CONTEXT_KEYS = ("from", "id", "forwarded", "frequently_forwarded", "referred_product")
 
@@ -36,7 +37,29 @@ def _media(message: dict[str, Any], kind: str) -> tuple[dict[str, Any], tuple[Me
     return content, (ref,)
 
 
-def _interactive(message: dict[str, Any]) -> dict[str, Any]:
+def _call_permission(body: dict[str, Any]) -> dict[str, Any]:
+    """The user's answer to a call permission request, said in words as well as fields.
+
+    ``response`` is ``accept`` or ``reject``; a temporary permission has an
+    ``expiration_timestamp`` (unix seconds); ``response_source`` is ``user_action`` or
+    ``automatic`` (granted by calling the business).
+    """
+    reply = pick(body, "response", "is_permanent", "expiration_timestamp", "response_source")
+    response = (text(body, "response") or "").strip().lower()
+    permission = {"accept": "accepted", "reject": "rejected"}.get(response, "unknown")
+    expires = from_unix_seconds(body.get("expiration_timestamp"))
+    source = text(body, "response_source")
+    reply["permission"] = permission
+    reply["expires_at"] = iso_utc(expires) if expires else None
+    details = [f"until {reply['expires_at']}" if expires else None,
+               "permanent" if body.get("is_permanent") is True else None,
+               f"source: {source}" if source else None]
+    said = ", ".join(d for d in details if d)
+    reply["title"] = f"Call permission {permission}" + (f" ({said})" if said else "")
+    return reply
+
+
+def _interactive(message: dict[str, Any], legacy_calls: bool = False) -> dict[str, Any]:
     body = obj(message, "interactive")
     reply_type = text(body, "type")
     reply: dict[str, Any] = {"type": reply_type}
@@ -44,6 +67,8 @@ def _interactive(message: dict[str, Any]) -> dict[str, Any]:
         reply.update(pick(obj(body, reply_type), "id", "title", "description"))
     elif reply_type == "nfm_reply":
         reply.update(pick(obj(body, "nfm_reply"), "name", "body", "response_json"))
+    elif reply_type == "call_permission_reply" and not legacy_calls:
+        reply.update(_call_permission(obj(body, "call_permission_reply")))
     else:
         reply["raw"] = body
     return {"interactive": reply}
@@ -60,7 +85,9 @@ def _reaction(message: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _simple_content(message: dict[str, Any], message_type: str) -> dict[str, Any] | None:
+def _simple_content(
+    message: dict[str, Any], message_type: str, legacy_calls: bool
+) -> dict[str, Any] | None:
     if message_type == "text":
         return {"text": text(obj(message, "text"), "body")}
     if message_type == "location":
@@ -69,7 +96,7 @@ def _simple_content(message: dict[str, Any], message_type: str) -> dict[str, Any
     if message_type == "contacts":
         return {"contacts": list(dicts(items(message, "contacts")))}
     if message_type == "interactive":
-        return _interactive(message)
+        return _interactive(message, legacy_calls)
     if message_type == "button":
         return {"button": pick(obj(message, "button"), "payload", "text")}
     if message_type == "order":
@@ -97,7 +124,7 @@ def _common(message: dict[str, Any]) -> dict[str, Any]:
     return content
 
 
-def _edit_or_revoke(message: dict[str, Any], message_type: str) -> Normalized:
+def _edit_or_revoke(message: dict[str, Any], message_type: str, legacy_calls: bool) -> Normalized:
     body = obj(message, message_type)
     original = text(body, "original_message_id") or text(body, "message_id")
     content: dict[str, Any] = {"original_message_id": original, "referenced_message_id": original}
@@ -106,14 +133,17 @@ def _edit_or_revoke(message: dict[str, Any], message_type: str) -> Normalized:
     new_message = obj(body, "message")
     media: tuple[MediaRef, ...] = ()
     if new_message:
-        inner = normalize_message(new_message)
+        inner = normalize_message(new_message, legacy_calls=legacy_calls)
         content["edited"] = {"type": inner.type, **inner.content}
         media = inner.media
     return Normalized("edit", "edit", content, media)
 
 
-def normalize_message(message: dict[str, Any]) -> Normalized:
-    """Kind, type, content and media refs of one message; unknown types are kept, not dropped."""
+def normalize_message(message: dict[str, Any], *, legacy_calls: bool = False) -> Normalized:
+    """Kind, type, content and media refs of one message; unknown types are kept, not dropped.
+
+    ``legacy_calls``: as before issue #19 (a call permission reply kept only as ``raw``).
+    """
     message_type = text(message, "type") or ""
     common = _common(message)
     if message_type in MEDIA_KINDS:
@@ -126,9 +156,9 @@ def normalize_message(message: dict[str, Any]) -> Normalized:
                       "user_id", "new_user_id")
         return Normalized("system", "system", {**common, "system": system})
     if message_type in ("edit", "revoke"):
-        result = _edit_or_revoke(message, message_type)
+        result = _edit_or_revoke(message, message_type, legacy_calls)
         return Normalized(result.kind, result.type, {**common, **result.content}, result.media)
-    simple = _simple_content(message, message_type)
+    simple = _simple_content(message, message_type, legacy_calls)
     if simple is not None:
         return Normalized("message", message_type, {**common, **simple})
     # Meta's own "unsupported"/"unknown" types land here too, with their errors[].

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,89 +9,28 @@ from typing import Any
 from archive.canonical import canonical_json, sha256_hex
 from archive.dispatch import ItemRoute, dispatch_items
 from archive.events import CanonicalEvent, Direction, EventKind, StatusInfo
+from archive.meta.body import load_body
+from archive.meta.calls import CALL_EVENTS, CALL_TYPE, normalize_call
 from archive.meta.messages import normalize_message
 from archive.meta.shapes import dicts, items, obj, pick, text
+from archive.parse_result import ParseResult
 from archive.timestamps import from_unix_seconds
 
 PROVIDER = "meta"
 FIELD_MESSAGES = "messages"
 FIELD_ECHOES = "smb_message_echoes"
-# Keys of a change value that the parser understands; anything else is archived as unknown.
-_KNOWN_VALUE_KEYS = frozenset(
-    {"messaging_product", "metadata", "contacts", "messages", "statuses", "errors",
-     "message_echoes"}
-)
-MAX_DEPTH = 64
+FIELD_CALLS = "calls"
+# Keys of a change value that the parser understands, per field; anything else is archived
+# as unknown (so a "calls" list inside a messages change is still flagged, not dropped).
+_COMMON_VALUE_KEYS = frozenset({"messaging_product", "metadata", "contacts", "errors"})
+_MESSAGE_VALUE_KEYS = _COMMON_VALUE_KEYS | {"messages", "statuses", "message_echoes"}
+_KNOWN_VALUE_KEYS: dict[str, frozenset[str]] = {
+    FIELD_MESSAGES: _MESSAGE_VALUE_KEYS,
+    FIELD_ECHOES: _MESSAGE_VALUE_KEYS,
+    FIELD_CALLS: _COMMON_VALUE_KEYS | {"calls", "statuses"},
+}
 # Used only when the provider time is missing and the caller passed no received_at.
 UNKNOWN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class ParseResult:
-    events: tuple[CanonicalEvent, ...]
-    problems: tuple[str, ...]  # ids, paths and error codes only; never message content
-
-
-# A JSON string token (skipped whole) or one bracket; the unrolled form avoids backtracking.
-_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
-
-
-def _text_too_deep(document: str) -> bool:
-    """Bracket depth before parsing, so the C JSON parser never recurses deeply.
-
-    The JSON decoder only stops at the interpreter's recursion limit, which a host may
-    raise far above what the C stack tolerates.
-    """
-    if document.count("[") + document.count("{") <= MAX_DEPTH:
-        return False
-    depth = 0
-    for match in _TOKENS.finditer(document):
-        lexeme = match.group()
-        if lexeme in ("[", "{"):
-            depth += 1
-            if depth > MAX_DEPTH:
-                return True
-        elif lexeme in ("]", "}"):
-            depth -= 1
-    return False
-
-
-def _too_deep(value: Any) -> bool:
-    # Iterative, so a hostile document cannot exhaust the stack here or downstream.
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return True
-        if isinstance(node, dict):
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node)
-    return False
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-JSON constant {name}")
-
-
-def _load(raw_body: bytes) -> tuple[Any, str | None]:
-    if not isinstance(raw_body, bytes | bytearray | memoryview):
-        return None, "body is not bytes"
-    try:
-        document = bytes(raw_body).decode("utf-8")
-    except UnicodeDecodeError:
-        return None, "body is not valid UTF-8"
-    if _text_too_deep(document):
-        return None, "body nests too deeply"
-    try:
-        value = json.loads(document, parse_constant=_reject_constant)
-    except RecursionError:
-        return None, "body nests too deeply"
-    except ValueError:
-        return None, "body is not valid JSON"
-    if _too_deep(value):
-        return None, "body nests too deeply"
-    return value, None
 
 
 @dataclass(frozen=True)
@@ -111,10 +48,16 @@ class _ChangeContext:
     def business_party(self) -> str | None:
         return self.display or self.phone_number_id
 
+    @property
+    def business_spellings(self) -> frozenset[str]:
+        return frozenset(v for v in (self.display, self.phone_number_id) if v)
+
 
 class _Builder:
-    def __init__(self, received_at: datetime | None, body_sha256: str) -> None:
+    def __init__(self, received_at: datetime | None, body_sha256: str,
+                 legacy_calls: bool = False) -> None:
         self.body_sha256 = body_sha256
+        self.legacy_calls = legacy_calls
         self.fallback_time = received_at.astimezone(UTC) if received_at else UNKNOWN_TIME
         self.events: list[CanonicalEvent] = []
         self.problems: list[str] = []
@@ -133,7 +76,7 @@ class _Builder:
 
     def message(self, where: str, message: dict[str, Any], ctx: _ChangeContext,
                 direction: Direction) -> None:
-        normalized = normalize_message(message)
+        normalized = normalize_message(message, legacy_calls=self.legacy_calls)
         content = dict(normalized.content)
         message_id = text(message, "id")
         if message_id is None:
@@ -191,6 +134,40 @@ class _Builder:
             business_id=ctx.business_id, customer_id=recipient or "",
             timestamp=self.time(status.get("timestamp"), content), type="status",
             content=content, status=info, media=(), fragment=status,
+        ))
+
+    def call(self, where: str, item: dict[str, Any], ctx: _ChangeContext, *, status_item: bool,
+             errors_beside: tuple[dict[str, Any], ...]) -> None:
+        """One call event: a ``calls[]`` item (connect/terminate) or a call status."""
+        call_id = text(item, "id")
+        if call_id is None:
+            self.problems.append(f"{where}: call without id")
+            call_id = self.synthetic_id("noid", item)
+        event = "status" if status_item else (text(item, "event") or "").strip().lower()
+        if event not in CALL_EVENTS:
+            # Kept as sent (lowercase): a call event Meta adds later is still a call record.
+            self.problems.append(f"{where}: call event {event[:40]!r} not recognized")
+            event = event or "unknown"
+        facts = normalize_call(item, event, call_id=call_id, business=ctx.business_spellings,
+                               business_party=ctx.business_party, errors_beside=errors_beside)
+        content: dict[str, Any] = {"call": facts.call}
+        if facts.call["errors"]:
+            content["errors"] = facts.call["errors"]  # where every other event keeps errors
+        customer = facts.customer or ctx.sole_contact or ""
+        # As for messages: a user-initiated call without "from" is its sole contact's.
+        sender = facts.sender or (ctx.sole_contact if facts.direction == "inbound" else None)
+        profile = ctx.profiles.get(customer) if customer else None
+        if profile:
+            content["contact"] = profile
+        # The status object makes the pipeline keep the call's latest state (it updates the
+        # latest-status row of every event that has one); its value is the call state.
+        info = StatusInfo(value=facts.state, recipient=customer or None,
+                          errors=tuple(facts.call["errors"]))
+        self.events.append(CanonicalEvent(
+            provider=PROVIDER, event="call", direction=facts.direction, message_id=call_id,
+            sender=sender, recipient=facts.recipient, business_id=ctx.business_id,
+            customer_id=customer, timestamp=self.time(item.get("timestamp"), content),
+            type=CALL_TYPE, content=content, status=info, media=(), fragment=item,
         ))
 
     def webhook_errors(self, where: str, errors: list[Any], ctx: _ChangeContext,
@@ -252,6 +229,8 @@ def _context(entry: dict[str, Any], field: str, value: dict[str, Any]) -> _Chang
 class _Scope:
     builder: _Builder
     ctx: _ChangeContext
+    # value.errors of a calls change: they describe its calls, so they go into each record.
+    call_errors: tuple[dict[str, Any], ...] = ()
 
 
 def _inbound(scope: _Scope, where: str, item: dict[str, Any]) -> None:
@@ -267,11 +246,26 @@ def _status(scope: _Scope, where: str, item: dict[str, Any]) -> None:
     scope.builder.status(where, item, scope.ctx)
 
 
+def _call(scope: _Scope, where: str, item: dict[str, Any]) -> None:
+    scope.builder.call(where, item, scope.ctx, status_item=False,
+                       errors_beside=scope.call_errors)
+
+
+def _call_status(scope: _Scope, where: str, item: dict[str, Any]) -> None:
+    scope.builder.call(where, item, scope.ctx, status_item=True,
+                       errors_beside=scope.call_errors)
+
+
 # Which item lists of a change value each field carries; any other field is a system event.
 _ROUTES: dict[str, tuple[ItemRoute[_Scope], ...]] = {
     FIELD_MESSAGES: (ItemRoute("messages", _inbound), ItemRoute("statuses", _status)),
     FIELD_ECHOES: (ItemRoute("message_echoes", _echo),),
+    FIELD_CALLS: (ItemRoute("calls", _call), ItemRoute("statuses", _call_status)),
 }
+
+
+def _has_items(value: dict[str, Any], routes: tuple[ItemRoute[_Scope], ...]) -> bool:
+    return any(dicts(items(value, route.key)) for route in routes)
 
 
 def _change(builder: _Builder, where: str, entry: dict[str, Any], change: object) -> None:
@@ -283,15 +277,22 @@ def _change(builder: _Builder, where: str, entry: dict[str, Any], change: object
     ctx = _context(entry, field, value)
     if not value:
         builder.problems.append(f"{where}: change has no value object")
-    routes = _ROUTES.get(field)
+    # Before issue #19 a calls change was one system event; legacy_calls re-derives that.
+    routes = None if field == FIELD_CALLS and builder.legacy_calls else _ROUTES.get(field)
+    errors = items(value, "errors")
+    call_errors: tuple[dict[str, Any], ...] = ()
+    if field == FIELD_CALLS and routes is not None and _has_items(value, routes):
+        # A failed call's errors come beside it: they belong to its record, and a call
+        # that failed is not a webhook the archive failed to take in.
+        call_errors, errors = dicts(errors), []
     if routes is None:
         # Account, template and sync fields are not messages, but still evidence.
         builder.system(f"field:{field or 'missing'}", dict(change), ctx, entry.get("time"))
     else:
-        dispatch_items(value, where, routes, _Scope(builder, ctx), builder.problems)
-    builder.webhook_errors(where, items(value, "errors"), ctx, entry.get("time"))
+        dispatch_items(value, where, routes, _Scope(builder, ctx, call_errors), builder.problems)
+    builder.webhook_errors(where, errors, ctx, entry.get("time"))
     if routes is not None:
-        for key in sorted(set(value) - _KNOWN_VALUE_KEYS):
+        for key in sorted(set(value) - _KNOWN_VALUE_KEYS[field]):
             builder.problems.append(f"{where}: unrecognized value key {key[:40]!r} archived")
             builder.unknown(f"value:{key}", {key: value[key]}, ctx, entry.get("time"))
 
@@ -318,19 +319,25 @@ def _walk(builder: _Builder, document: Any) -> None:
             _change(builder, f"entry[{e}].changes[{c}]", entry, change)
 
 
-def parse_webhook(raw_body: bytes, *, received_at: datetime | None = None) -> ParseResult:
+def parse_webhook(
+    raw_body: bytes, *, received_at: datetime | None = None, legacy_calls: bool = False
+) -> ParseResult:
     """Canonical events of a webhook body plus problems found; never raises.
 
     ``received_at`` is the fallback time for an event whose provider timestamp is missing or
     invalid; such events carry ``content["timestamp_missing"] = True``.
+
+    ``legacy_calls=True`` parses as before issue #19 (a ``calls`` change is one ``system``
+    event of type ``field:calls``; a call permission reply is a generic interactive reply),
+    so a record written then can still be re-derived from its raw body and checked.
     """
     try:
         if received_at is not None and received_at.tzinfo is None:
             received_at = None
-        document, problem = _load(raw_body)
+        document, problem = load_body(raw_body)
         if problem is not None:
             return ParseResult(events=(), problems=(problem,))
-        builder = _Builder(received_at, sha256_hex(bytes(raw_body)))
+        builder = _Builder(received_at, sha256_hex(bytes(raw_body)), legacy_calls)
         _walk(builder, document)
         return ParseResult(events=tuple(builder.events), problems=tuple(builder.problems))
     except Exception as exc:  # the contract is "never raises"; the raw body is kept upstream

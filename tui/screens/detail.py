@@ -1,5 +1,8 @@
 """One message: summary, status timeline (provider time), media, evidence, record JSON.
 
+A call id shows the call's timeline instead: every call event with its status, times,
+duration and errors (issue #19).
+
 Every value here is archive data, so the summary is built as Text (never markup) and
 wraps in full: this is the screen where an admin reads whole ids and paths.
 """
@@ -27,6 +30,15 @@ TIMELINE = (
     Column("status", "status", full=True),
     Column("record", "record", min=12, flex=True, drop=1, elide=elide_path),
 )
+CALL_TIMELINE = (
+    Column("time", "provider time (UTC)", full=True),
+    Column("event", "call event", full=True),
+    Column("status", "status", min=9),
+    Column("start", "start (UTC)", min=8, drop=2),
+    Column("end", "end (UTC)", min=8, drop=2),
+    Column("duration", "duration", min=8, drop=3),
+    Column("errors", "errors", min=8, flex=True, drop=1, elide=elide_end),
+)
 MEDIA = (
     Column("state", "state", full=True),
     Column("media_id", "media id", min=12, share=0.25),
@@ -43,7 +55,28 @@ def _content(record: dict[str, Any]) -> str | None:
         value = content.get(key) if isinstance(content, dict) else None
         if isinstance(value, str) and value:
             return value
-    return None
+    # An interactive reply says what was chosen, e.g. "Call permission accepted (...)".
+    reply = content.get("interactive") if isinstance(content, dict) else None
+    title = reply.get("title") if isinstance(reply, dict) else None
+    return title if isinstance(title, str) and title else None
+
+
+def _errors(errors: object) -> str:
+    """Error codes and titles of a call event, in one cell."""
+    found = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+    return "; ".join(" ".join(str(e.get(k)) for k in ("code", "title") if e.get(k) is not None)
+                     for e in found)
+
+
+def call_rows(detail: MessageDetail) -> list[tuple[object, ...]]:
+    """The call timeline as table cells (provider time order, as admin.detail gives it)."""
+    return [
+        (utc_time(c.get("timestamp")), c.get("event") or "-", c.get("status") or "-",
+         utc_time(c.get("start_time")), utc_time(c.get("end_time")),
+         "-" if c.get("duration") is None else f"{c['duration']} s",
+         _errors(c.get("errors")) or "-")
+        for c in detail.call_timeline
+    ]
 
 
 def summary_pairs(message_id: str, detail: MessageDetail | None) -> list[tuple[str, object]]:
@@ -53,6 +86,19 @@ def summary_pairs(message_id: str, detail: MessageDetail | None) -> list[tuple[s
     record = detail.record or {}
     conversation = record.get("conversation") or {}
     raw = detail.raw or {}
+    if detail.call_timeline:
+        last = detail.call_timeline[-1]
+        durations = [c["duration"] for c in detail.call_timeline if c.get("duration") is not None]
+        return [
+            ("call", message_id),
+            ("direction", f"{last.get('direction') or '-'} ({record.get('direction') or '-'})"),
+            ("from → to", f"{record.get('from') or '-'} → {record.get('to') or '-'}"),
+            ("conversation", conversation.get("key") or "-"),
+            ("latest state", detail.latest_status or "-"),
+            ("duration", f"{durations[-1]} s" if durations else "-"),
+            ("first record", detail.record_path or "-"),
+            ("raw", raw.get("path", "-")),
+        ]
     return [
         ("message", message_id),
         ("event", " ".join(str(record.get(k) or "") for k in
@@ -81,6 +127,7 @@ class DetailScreen(AdminScreen):
         with VerticalScroll():
             yield Facts("loading...", id="summary")
             yield FittedTable(TIMELINE, id="timeline")
+            yield FittedTable(CALL_TIMELINE, id="calls")
             yield FittedTable(MEDIA, id="media")
             yield Static("", id="record", markup=False)
         yield StatusLine("loading...", id="status")
@@ -105,6 +152,9 @@ class DetailScreen(AdminScreen):
              item.get("record_path") or "-")
             for item in detail.timeline
         ])
+        calls = self.query_one("#calls", FittedTable)
+        calls.display = bool(detail.call_timeline)  # a message: no call table
+        calls.set_rows(call_rows(detail))
         media = self.query_one("#media", FittedTable)
         media.display = bool(detail.media)
         media.set_rows([
@@ -116,9 +166,11 @@ class DetailScreen(AdminScreen):
             printable_lines(json.dumps(detail.record, indent=2, sort_keys=True,
                                        ensure_ascii=False))
         )
-        self.query_one("#status", StatusLine).update(
-            f"{len(detail.events)} event(s), {len(detail.timeline)} status(es)"
-        )
+        counted = f"{len(detail.events)} event(s), {len(detail.timeline)} status(es)"
+        if detail.call_timeline:
+            counted = f"{len(detail.call_timeline)} call event(s)"
+            self.heading("call")
+        self.query_one("#status", StatusLine).update(counted)
 
     def action_back(self) -> None:
         self.app.pop_screen()
