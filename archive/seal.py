@@ -37,6 +37,7 @@ from archive.names import (
     MEDIA_CONTAINER,
     RAW_CONTAINER,
     RECORDS_CONTAINER,
+    SEALS_CONTAINER,
 )
 
 SEAL_SCHEMA = "wa-archive/seal@1"
@@ -46,6 +47,11 @@ SEALED_CONTAINERS = (
 )
 GENESIS = "0" * 64
 SEAL_PREFIX = "daily/"
+# Disposal certificates (archive.retention) sit in `seals` under
+# `disposals/year=YYYY/month=MM/day=DD/`: that partition is sealed with the day like the
+# others. A separate constant, not a sixth SEALED_CONTAINERS entry, so `counts` of seals
+# made before certificates existed stay exactly as they were signed.
+DISPOSAL_PREFIX = "disposals/"
 # Late statuses, replays and refetched media land in recent partitions: this many
 # days back are re-scanned for blobs that are not sealed yet.
 RESCAN_DAYS = 7
@@ -63,6 +69,18 @@ class SealError(ValueError):
 
 def day_prefix(day: date) -> str:
     return f"year={day:%Y}/month={day:%m}/day={day:%d}/"
+
+
+def partition_prefixes(day: date) -> list[tuple[str, str]]:
+    """(container, name prefix) of every partition a day's seal covers."""
+    prefix = day_prefix(day)
+    return [(name, prefix) for name in SEALED_CONTAINERS] + [
+        (SEALS_CONTAINER, DISPOSAL_PREFIX + prefix)]
+
+
+def in_day(container: str, name: str, day: date) -> bool:
+    """Does this blob belong to one of `day`'s sealed partitions?"""
+    return any(container == c and name.startswith(p) for c, p in partition_prefixes(day))
 
 
 def _hex64(value: Any, what: str) -> str:

@@ -13,13 +13,12 @@ from typing import Literal
 
 from archive.seal import (
     GENESIS,
-    SEALED_CONTAINERS,
     SealError,
     StoredSeal,
     Verifier,
     canonical_leaves,
     counts_of,
-    day_prefix,
+    in_day,
     parse_seal_name,
 )
 
@@ -67,9 +66,7 @@ def check_seal(name: str, stored: StoredSeal, verify: Verifier) -> list[Finding]
     if not verify(stored.signed_bytes, stored.signature):
         found.append(_seal_finding("signature_invalid", name,
                                    "the signature does not verify with the public key"))
-    prefix = day_prefix(seal.day)
-    outside = sum(1 for leaf in seal.leaves
-                  if leaf.container not in SEALED_CONTAINERS or not leaf.name.startswith(prefix))
+    outside = sum(1 for leaf in seal.leaves if not in_day(leaf.container, leaf.name, seal.day))
     if outside:
         # Keeps "a blob in two seals" a question of one day's seals only.
         found.append(_seal_finding("leaf_outside_day", name,

@@ -96,6 +96,7 @@ def _print_report(report: VerifyReport) -> None:
     print(f"days:           {len(report.days)}"
           + (f" ({report.days[0]} .. {report.days[-1]})" if report.days else ""))
     print(f"blobs checked:  {report.blobs_checked} ({report.bytes_checked} bytes)")
+    print(f"disposed:       {report.disposed} (listed by disposal certificates)")
     print(f"integrity:      {counts['integrity']} failed")
     print(f"completeness:   {counts['completeness']} failed")
     print(f"seals:          {counts['seals']} failed")

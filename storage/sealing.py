@@ -25,16 +25,15 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 from archive.names import SEALS_CONTAINER
 from archive.seal import (
     SEAL_PREFIX,
-    SEALED_CONTAINERS,
     Leaf,
     SealError,
     SealKind,
     StoredSeal,
-    day_prefix,
     header_seal,
     new_seal,
     parse_seal_document,
     parse_seal_name,
+    partition_prefixes,
     seal_metadata,
     unsealed,
 )
@@ -93,10 +92,10 @@ class Listing:
 
 
 def list_partition(blobs: BlobServiceClient, day: date) -> Listing:
-    """Every blob of the day's partition in each sealed container, as leaves."""
+    """Every blob of the day's partition in each sealed container (and the day's
+    disposal certificates in `seals`), as leaves."""
     listing = Listing([])
-    prefix = day_prefix(day)
-    for name in SEALED_CONTAINERS:
+    for name, prefix in partition_prefixes(day):
         container = blobs.get_container_client(name)
         pages = container.list_blobs(name_starts_with=prefix, include=["metadata"]).by_page()
         for page in pages:

@@ -10,6 +10,9 @@ Used by `wa-archive verify` and by the daily verification timer.
 - completeness: every blob in a sealed day's partitions is in a seal; every checked
   record's raw body and stored media exist with its sha256s; every IndexByDay row of
   a sealed day points at an existing record (storage.references).
+- disposal: a sealed blob that is gone counts as disposed, not missing, when a
+  disposal certificate in `seals/disposals/` lists the same container, name and
+  sha256 (storage.disposal.Disposals); anything else gone stays a failure.
 
 Cost (`wa-archive verify`): one listing of `seals`, one Get Blob per seal for the
 chain, another per seal of each day checked (only headers are kept in between, so
@@ -33,8 +36,9 @@ from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 
 from archive.names import RECORDS_CONTAINER, SEALS_CONTAINER
-from archive.seal import SEALED_CONTAINERS, Leaf, SealError, StoredSeal, Verifier, day_prefix
+from archive.seal import Leaf, SealError, StoredSeal, Verifier, partition_prefixes
 from archive.seal_check import Finding, check_chain, check_seal, sealed_twice, without_leaves
+from storage.disposal import Disposals
 from storage.references import MAX_RECORD_BYTES, References
 from storage.sealing import SealChain, SealEntry
 
@@ -48,6 +52,7 @@ class VerifyReport:
     blobs_checked: int = 0
     bytes_checked: int = 0
     partitions_listed: int = 0
+    disposed: int = 0  # sealed blobs gone under a disposal certificate (not failures)
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -63,7 +68,8 @@ class VerifyReport:
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "seals": self.seals, "days": self.days,
                 "blobs_checked": self.blobs_checked, "bytes_checked": self.bytes_checked,
-                "partitions_listed": self.partitions_listed, "failures": self.counts(),
+                "partitions_listed": self.partitions_listed, "disposed": self.disposed,
+                "failures": self.counts(),
                 "findings": [f.to_dict() for f in self.findings]}
 
 
@@ -185,8 +191,7 @@ def check_blob(blobs: BlobServiceClient, leaf: Leaf, keep: bool = False
 
 def check_completeness(blobs: BlobServiceClient, day: date, sealed: set[tuple[str, str]],
                        report: VerifyReport) -> None:
-    prefix = day_prefix(day)
-    for name in SEALED_CONTAINERS:
+    for name, prefix in partition_prefixes(day):
         report.partitions_listed += 1
         for blob in blobs.get_container_client(name).list_blobs(name_starts_with=prefix):
             if (name, blob.name) not in sealed:
@@ -196,13 +201,18 @@ def check_completeness(blobs: BlobServiceClient, day: date, sealed: set[tuple[st
 
 
 def check_leaves(blobs: BlobServiceClient, leaves: list[Leaf], report: VerifyReport,
-                 progress: Progress | None = None, refs: References | None = None) -> None:
+                 progress: Progress | None = None, refs: References | None = None,
+                 disposals: Disposals | None = None) -> None:
+    disposals = disposals or Disposals(blobs)  # reads nothing until a blob is missing
     for leaf in leaves:
         is_record = refs is not None and leaf.container == RECORDS_CONTAINER
         finding, size, data = check_blob(blobs, leaf, keep=is_record)
         report.blobs_checked += 1
         report.bytes_checked += size
-        if finding:
+        if finding and finding.kind == "missing" and disposals.covers(
+                leaf.container, leaf.name, leaf.sha256):
+            report.disposed += 1
+        elif finding:
             report.findings.append(finding)
         if refs is not None and data is not None:
             report.findings.extend(refs.check_record(leaf.name, data))
@@ -212,8 +222,8 @@ def check_leaves(blobs: BlobServiceClient, leaves: list[Leaf], report: VerifyRep
 
 def verify_day(blobs: BlobServiceClient, day: date, leaves: list[Leaf], report: VerifyReport,
                *, sample: int | None = None, rng: random.Random | None = None,
-               progress: Progress | None = None, tables: TableServiceClient | None = None
-               ) -> None:
+               progress: Progress | None = None, tables: TableServiceClient | None = None,
+               disposals: Disposals | None = None) -> None:
     """Integrity of the day's sealed blobs (all, or `sample` random ones), then completeness:
     the partitions hold nothing unsealed, and what records and index rows point at exists."""
     chosen = leaves
@@ -221,7 +231,7 @@ def verify_day(blobs: BlobServiceClient, day: date, leaves: list[Leaf], report: 
         chosen = (rng or random.Random()).sample(leaves, sample)
     refs = References(blobs, tables)
     refs.learn(chosen)  # their existence and sha256 are checked right here
-    check_leaves(blobs, chosen, report, progress, refs)
+    check_leaves(blobs, chosen, report, progress, refs, disposals)
     check_completeness(blobs, day, {leaf.key for leaf in leaves}, report)
     report.findings.extend(refs.check_index_day(day.isoformat()))
     report.days.append(day.isoformat())
@@ -242,8 +252,10 @@ def verify_archive(
     report = VerifyReport()
     chain = SealChain(blobs.get_container_client(SEALS_CONTAINER))
     by_day = check_seals(chain, verify, report)
+    disposals = Disposals(blobs)  # one for the run: certificates are read once
     for day in sorted(by_day):
         if _in_range(day, start, end):
             verify_day(blobs, day, day_leaves(chain, by_day[day], report), report,
-                       sample=sample, rng=rng, progress=progress, tables=tables)
+                       sample=sample, rng=rng, progress=progress, tables=tables,
+                       disposals=disposals)
     return report

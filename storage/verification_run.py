@@ -24,7 +24,7 @@ from azure.storage.blob import BlobServiceClient
 from archive.canonical import canonical_json, sha256_hex
 from archive.index import failure_entity
 from archive.names import SEALS_CONTAINER
-from archive.seal import Leaf, Verifier, day_prefix
+from archive.seal import Leaf, Verifier, in_day
 from archive.seal_check import Finding
 from storage.blobs import JSON_CONTENT, create_only, read_blob
 from storage.index_writer import write_failure
@@ -72,6 +72,7 @@ def _write_part(blobs: BlobServiceClient, tables: TableServiceClient, run_day: d
                 part: str, report: VerifyReport, at: datetime) -> dict[str, Any]:
     counts = {"part": part, "blobs_checked": report.blobs_checked,
               "bytes_checked": report.bytes_checked, "findings": len(report.findings),
+              "disposed": report.disposed,
               "days": len(report.days), **report.counts()}
     doc = {"schema": REPORT_SCHEMA, "run": run_id(run_day), "part": part,
            "at": at.isoformat(), **counts,
@@ -119,7 +120,7 @@ def verify_day_part(blobs: BlobServiceClient, tables: TableServiceClient,
     entries = [e for e in chain.entries() if e.seq >= 0 and e.day in (None, day.isoformat())]
     leaves = [leaf for leaf in day_leaves(chain, [e.name for e in entries], report, verify,
                                           entries)
-              if leaf.name.startswith(day_prefix(day))]
+              if in_day(leaf.container, leaf.name, day)]
     verify_day(blobs, day, leaves, report, tables=tables)
     return _write_part(blobs, tables, run_day, f"day-{day.isoformat()}", report, at)
 
@@ -150,7 +151,7 @@ def write_report(blobs: BlobServiceClient, run_day: date, parts: list[dict[str, 
                  at: datetime) -> dict[str, Any]:
     totals = {key: sum(int(p.get(key) or 0) for p in parts)
               for key in ("blobs_checked", "bytes_checked", "findings", "integrity",
-                          "completeness", "seals")}
+                          "completeness", "seals", "disposed")}
     summary = {"schema": REPORT_SCHEMA, "run": run_id(run_day), "at": at.isoformat(),
                "ok": totals["findings"] == 0, **totals,
                "parts": [{k: v for k, v in p.items() if k != "sealed_days"} for p in parts]}

@@ -5,7 +5,10 @@
 //             tests/bicep/test_admin_roles.py against that code): read the
 //             archive and the index, see both queues, send to ingest, receive,
 //             release and delete ingest-poison messages (replay), mark
-//             IndexFailures rows resolved, append audit entries.
+//             IndexFailures rows resolved, append audit entries, place and
+//             release legal holds (Holds table rows and blob version legal holds).
+//             Deleting expired versions is another duty, another group
+//             (retention-access.bicep): admins never delete.
 //   auditors: read the archive containers; Reader on the account so Storage
 //             Explorer can list it with Entra ID sign-in.
 
@@ -29,6 +32,12 @@ param tableNames array
 
 @description('The failures table admins mark rows resolved in (dead-letter replay) and reconcile into.')
 param failuresTableName string
+
+@description('Containers whose blob versions carry legal holds (raw, records, media).')
+param holdContainerNames array
+
+@description('The Holds table: one row per legal-hold matter.')
+param holdsTableName string
 
 @description('Object id of the admins group; empty to skip.')
 param adminsGroupPrincipalId string
@@ -72,6 +81,14 @@ resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-
 
 resource failuresTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = {
   name: '${accountName}/default/${failuresTableName}'
+}
+
+resource holdContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = [for name in holdContainerNames: {
+  name: '${accountName}/default/${name}'
+}]
+
+resource holdsTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = {
+  name: '${accountName}/default/${holdsTableName}'
 }
 
 // Admins append audit entries but must not delete or overwrite anything, and
@@ -238,6 +255,88 @@ resource adminFailureResolver 'Microsoft.Authorization/roleAssignments@2022-04-0
   scope: failuresTable
   properties: {
     roleDefinitionId: failureResolver.id
+    principalId: adminsGroupPrincipalId
+    principalType: 'Group'
+  }
+}
+
+// `wa-archive hold place|release|resume` sets and clears version-level legal holds
+// (Set Blob Legal Hold) on every version in a matter's scope, listing versions with
+// the Storage Blob Data Reader role above. Which action Azure checks for Set Blob
+// Legal Hold is not settled by the docs: the ABAC reference names
+// blobs/immutableStorage/runAsSuperUser/action, the REST authorization table
+// containers/write (a control-plane action: on these containers it also allows
+// changing their ARM properties, not deleting them or any blob). Both are granted
+// until a deployment shows which one is checked (docs/deploy.md, "Retention and
+// legal-hold identity"). runAsSuperUser also sets immutability policies, which can
+// only be extended once the account policy is locked (step 9). No delete here.
+resource legalHoldSetter 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (hasAdmins) {
+  name: guid(resourceGroup().id, accountName, 'wa-archive-legal-hold-setter')
+  properties: {
+    roleName: 'WA Archive Legal Hold Setter (${accountName})'
+    description: 'Set and clear legal holds on blob versions in the archive record containers; no delete, no overwrite.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          'Microsoft.Storage/storageAccounts/blobServices/containers/write'
+        ]
+        notActions: []
+        dataActions: [
+          'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/immutableStorage/runAsSuperUser/action'
+        ]
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      resourceGroup().id
+    ]
+  }
+}
+
+resource adminLegalHolds 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in (hasAdmins ? holdContainerNames : []): {
+  name: guid(holdContainers[i].id, adminsGroupPrincipalId, 'wa-archive-legal-hold-setter')
+  scope: holdContainers[i]
+  properties: {
+    roleDefinitionId: legalHoldSetter.id
+    principalId: adminsGroupPrincipalId
+    principalType: 'Group'
+  }
+}]
+
+// A matter is a Holds row: placed (Insert Entity), then its state and job progress
+// merged (Merge Entity, ETag-guarded). Release is a state change, so rows are never
+// deleted, and nobody here can delete one.
+resource holdKeeper 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (hasAdmins) {
+  name: guid(resourceGroup().id, accountName, 'wa-archive-hold-keeper')
+  properties: {
+    roleName: 'WA Archive Hold Keeper (${accountName})'
+    description: 'Read, add and merge rows of the archive Holds table; no delete.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: []
+        notActions: []
+        dataActions: [
+          'Microsoft.Storage/storageAccounts/tableServices/tables/entities/read'
+          'Microsoft.Storage/storageAccounts/tableServices/tables/entities/write'
+          'Microsoft.Storage/storageAccounts/tableServices/tables/entities/add/action'
+          'Microsoft.Storage/storageAccounts/tableServices/tables/entities/update/action'
+        ]
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      resourceGroup().id
+    ]
+  }
+}
+
+resource adminHoldKeeper 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasAdmins) {
+  name: guid(holdsTable.id, adminsGroupPrincipalId, 'wa-archive-hold-keeper')
+  scope: holdsTable
+  properties: {
+    roleDefinitionId: holdKeeper.id
     principalId: adminsGroupPrincipalId
     principalType: 'Group'
   }
