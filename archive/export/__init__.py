@@ -1,0 +1,1 @@
+"""Productions for regulators and review platforms: the bundle, transcripts and RSMF (pure)."""
