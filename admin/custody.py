@@ -1,8 +1,9 @@
 """`wa-archive custody check`: re-prove every record from the raw body it names.
 
 For each record: the raw blob exists and hashes to the record's `raw.sha256`; the
-signature stored with it (Meta's header, or the front door's MAC for outbound
-captures) verifies with the configured secrets; the record's own custody agrees
+signature stored with it (Meta's or Twilio's header, or the front door's MAC for
+outbound captures, WASender and ACS deliveries) verifies with the configured secrets
+(SECRET_SETTINGS names them per method); the record's own custody agrees
 with the raw blob's; and parsing the raw body again yields an event with the
 record's fingerprint under the record's name. A signature made with a secret the
 archive no longer holds is reported as "signature kept, secret retired": it cannot
@@ -24,13 +25,42 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
-from archive.custody import CustodyError, custody_from_metadata, verdict
+from archive.custody import (
+    MAC_METHODS,
+    METHOD_META,
+    METHOD_OUTBOUND,
+    METHOD_TWILIO,
+    CustodyError,
+    custody_from_metadata,
+    verdict,
+)
 from archive.identity import event_fingerprint
 from archive.layout import base_record_name, date_prefix, record_blob_name
+from archive.names import (
+    SETTING_APP_SECRET,
+    SETTING_CUSTODY_MAC_KEY,
+    SETTING_TWILIO_AUTH_TOKEN,
+)
 from archive.parsing import parse_eras
 
 Progress = Callable[[int], None]
 ADDENDUM_MARK = ".media-"
+# The setting whose (comma-separated) secrets re-verify each custody method. WASender
+# and ACS bodies carry the front door's MAC, under the same key as outbound captures.
+SECRET_SETTINGS: dict[str, str] = {
+    METHOD_META: SETTING_APP_SECRET,
+    METHOD_OUTBOUND: SETTING_CUSTODY_MAC_KEY,
+    METHOD_TWILIO: SETTING_TWILIO_AUTH_TOKEN,
+    **{method: SETTING_CUSTODY_MAC_KEY for method in MAC_METHODS},
+}
+
+
+def secrets_for(method: str, secrets: Mapping[str, Sequence[str]]) -> Sequence[str]:
+    """The secrets given for `method`; a MAC method falls back to the outbound MAC keys."""
+    given = secrets.get(method)
+    if given:
+        return given
+    return secrets.get(METHOD_OUTBOUND, ()) if method in MAC_METHODS else ()
 
 
 @dataclass(frozen=True)
@@ -125,10 +155,15 @@ def check_record(
         return RecordCheck(path, "failed", (exc.reason,))
     problems: list[str] = []
     kept = record.get("custody") or {}
-    if kept.get("signature") != custody.signature or kept.get("method") != custody.method:
+    if (
+        kept.get("signature") != custody.signature or kept.get("method") != custody.method
+        or kept.get("authenticated_by") != custody.authenticated_by
+        or kept.get("signed_url") != custody.signed_url
+    ):
         problems.append("record custody differs from the raw body's")
     outcome = verdict(custody.method, body, custody.signature, custody.key_id,
-                      secrets.get(custody.method, ()))
+                      secrets_for(custody.method, secrets),
+                      authenticated_by=custody.authenticated_by, signed_url=custody.signed_url)
     if outcome == "invalid":
         problems.append("stored signature does not verify with the configured secret")
     events = [

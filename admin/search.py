@@ -5,8 +5,8 @@ Which table answers depends on the facets given:
 - conversation    -> IndexByConversation, partition = business~~customer, time range
 - participant     -> IndexByParticipant, partition = the participant, time range
 - only a date range -> IndexByDay, one partition per day, newest day first
-Direction and type narrow the rows inside the same partition query (server-side
-filter on projected columns), so no query ever scans a table.
+Direction, type and provider narrow the rows inside the same partition query
+(server-side filter on projected columns), so no query ever scans a table.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ DEFAULT_PAGE = 25
 # A day-only search must be bounded: each day is one partition query.
 MAX_DAY_SPAN = 366
 
+# What `provider` an index row can hold (outbound captures are Meta's: sent via the Cloud API).
+PROVIDERS = ("meta", "wasender", "twilio", "acs")
+
 COLUMNS = ("timestamp", "event", "direction", "type", "from", "to", "status", "message_id")
 
 
@@ -45,6 +48,7 @@ class SearchQuery:
     direction: str | None = None
     type: str | None = None
     message_id: str | None = None
+    provider: str | None = None  # meta, wasender, twilio, acs (the index projects it)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -73,6 +77,8 @@ def _narrow(query_filter: str, query: SearchQuery) -> str:
         query_filter += f" and direction eq {_quote(query.direction)}"
     if query.type:
         query_filter += f" and type eq {_quote(query.type)}"
+    if query.provider:
+        query_filter += f" and provider eq {_quote(query.provider)}"
     return query_filter
 
 
@@ -137,6 +143,7 @@ def _by_message(archive: Archive, query: SearchQuery) -> SearchPage:
         if "event" in r
         and (not query.direction or r.get("direction") == query.direction)
         and (not query.type or r.get("type") == query.type)
+        and (not query.provider or r.get("provider") == query.provider)
     ]
     rows.sort(key=lambda r: str(r.get("timestamp", "")), reverse=True)
     return SearchPage(rows=rows, continuation=None, table=TABLE_BY_MESSAGE)

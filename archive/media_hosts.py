@@ -25,11 +25,25 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 
-# Unset means Meta: the Graph API host, and the host of the download URLs its media
-# lookup answers. Meta's Cloud API media reference
+# Unset, each provider has its defaults. Meta: the Graph API host, and the host of the
+# download URLs its media lookup answers. Meta's Cloud API media reference
 # (developers.facebook.com/docs/whatsapp/cloud-api/reference/media, "Retrieve Media
 # URL") shows them as https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=...
 DEFAULT_MEDIA_HOSTS = ("graph.facebook.com", "lookaside.fbsbx.com")
+# Other providers' defaults (issue 13), used when MEDIA_HOST_ALLOWLIST is unset:
+# - WASender: decrypt-media and the public URL it answers both live on
+#   www.wasenderapi.com (wasenderapi.com/api-docs/messages/decrypt-media-file).
+# - Twilio: MediaUrl{N} is on api.twilio.com and redirects, with HTTP basic auth on
+#   media enforced, to a short-lived URL on mms.twiliocdn.com (Twilio support article
+#   "Protect Media Access with HTTP Basic Authentication"). Media from before that
+#   setting is on s3-external-1.amazonaws.com, a shared AWS host left out on purpose:
+#   list it in MEDIA_HOST_ALLOWLIST only if old unauthenticated media must be fetched.
+# - ACS: the Communication Services endpoint's own host (`/messages/streams/{id}`).
+PROVIDER_MEDIA_HOSTS: dict[str, tuple[str, ...]] = {
+    "meta": DEFAULT_MEDIA_HOSTS,
+    "wasender": ("www.wasenderapi.com",),
+    "twilio": ("api.twilio.com", "mms.twiliocdn.com"),
+}
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -119,11 +133,24 @@ def _normal_host(value: str) -> str | None:
         return None
 
 
-def parse_allowlist(raw: str | None) -> HostAllowlist:
-    """The setting's allowlist; Meta's hosts when unset. ValueError names a bad entry's position."""
+def default_media_hosts(provider: str, *, acs_endpoint: str | None = None) -> tuple[str, ...]:
+    """A provider's default media hosts (none for an unknown provider: nothing is fetched)."""
+    if provider == "acs":
+        host = _normal_host(urllib.parse.urlsplit(acs_endpoint or "").hostname or "")
+        return (host,) if host else ()
+    return PROVIDER_MEDIA_HOSTS.get(provider, ())
+
+
+def parse_allowlist(
+    raw: str | None, *, defaults: tuple[str, ...] = DEFAULT_MEDIA_HOSTS
+) -> HostAllowlist:
+    """The setting's allowlist; `defaults` (Meta's hosts) when unset.
+
+    ValueError names a bad entry's position.
+    """
     entries = [e.strip() for e in (raw or "").split(",")]
     if not any(entries):
-        entries = list(DEFAULT_MEDIA_HOSTS)
+        entries = list(defaults)
     exact: set[str] = set()
     suffixes: list[str] = []
     for position, entry in enumerate(entries, start=1):

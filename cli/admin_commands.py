@@ -24,7 +24,7 @@ from admin.backlog import backlog
 from admin.connection import DATA_DIR_SETTING, AdminError, Archive, open_archive
 from admin.durable_api import DurableApiError, open_durable
 from admin.failures import DEFAULT_WINDOW_DAYS, failures, orchestration_failures
-from admin.search import COLUMNS, DEFAULT_PAGE, SearchQuery
+from admin.search import COLUMNS, DEFAULT_PAGE, PROVIDERS, SearchQuery
 from admin.text import printable, printable_lines
 from archive.names import SETTING_ARCHIVE_STORAGE
 
@@ -132,6 +132,7 @@ def _run_search(args: argparse.Namespace, archive: Archive) -> int:
         direction=args.direction,
         type=args.type,
         message_id=args.message_id,
+        provider=args.provider,
     )
     page = audited_search(archive, query, page_size=args.limit, continuation=args.page)
 
@@ -156,6 +157,14 @@ def _run_show(args: argparse.Namespace, archive: Archive) -> int:
         print("timeline:")
         for item in detail.timeline:
             print(f"  {p(item['timestamp'])}  {p(item['status'])}")
+        if detail.call_timeline:
+            print("call timeline:")
+        for call in detail.call_timeline:
+            codes = ",".join(p(e.get("code")) for e in call["errors"] if isinstance(e, dict))
+            print(f"  {p(call['timestamp'])}  {p(call['event'])}  {p(call['status'] or '-')}"
+                  f"  start={p(call['start_time'] or '-')}  end={p(call['end_time'] or '-')}"
+                  f"  duration={p('-' if call['duration'] is None else call['duration'])}"
+                  f"  errors={codes or '-'}")
         for media in detail.media:
             print(f"media   {p(media['media_id'])}  {p(media['state'])}  size={p(media['size'])}"
                   f"  sha256={p(media['sha256'])}  tier={p(media['access_tier'] or '-')}")
@@ -251,13 +260,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--to", dest="end", type=lambda t: parse_when(t, end=True),
                    help="YYYY-MM-DD (inclusive) or ISO time")
     p.add_argument("--direction", choices=("inbound", "outbound"))
-    p.add_argument("--type", help="provider type: text, image, status, ...")
+    p.add_argument("--type", help="provider type: text, image, status, call, ...")
     p.add_argument("--message-id", help="one message: all its events")
+    p.add_argument("--provider", choices=PROVIDERS, help="only this provider's events")
     p.add_argument("--limit", type=int, default=DEFAULT_PAGE, help="rows per page")
     p.add_argument("--page", help="continuation token printed by the previous page")
     p.set_defaults(handler=_handler(_run_search))
 
-    p = subparsers.add_parser("show", help="one message: record, status timeline, media")
+    p = subparsers.add_parser(
+        "show", help="one message (record, status timeline, media) or call (call timeline)"
+    )
     _common(p)
     p.add_argument("message_id")
     p.set_defaults(handler=_handler(_run_show))

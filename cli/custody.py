@@ -24,12 +24,13 @@ from admin.audit import audited
 from admin.connection import AdminError, Archive, open_archive, settings_file_values
 from admin.custody import CustodyReport, check_custody
 from admin.text import printable
-from archive.custody import METHOD_META, METHOD_OUTBOUND
+from archive.custody import METHOD_META, METHOD_OUTBOUND, METHOD_TWILIO
 from archive.names import (
     RAW_CONTAINER,
     RECORDS_CONTAINER,
     SETTING_APP_SECRET,
     SETTING_CUSTODY_MAC_KEY,
+    SETTING_TWILIO_AUTH_TOKEN,
 )
 from cli.admin_commands import add_target_options
 from storage.reconcile import reconcile_day
@@ -47,6 +48,9 @@ def custody_secrets(args: argparse.Namespace) -> dict[str, list[str]]:
     secrets: dict[str, list[str]] = {
         METHOD_META: _secret_values(SETTING_APP_SECRET, file_values),
         METHOD_OUTBOUND: _secret_values(SETTING_CUSTODY_MAC_KEY, file_values),
+        # Twilio's signature is kept verbatim: it re-verifies with the auth token. WASender
+        # and ACS bodies carry the front door's MAC, checked with CUSTODY_MAC_KEY.
+        METHOD_TWILIO: _secret_values(SETTING_TWILIO_AUTH_TOKEN, file_values),
     }
     if not secrets[METHOD_META]:
         raise AdminError(

@@ -1,9 +1,16 @@
-"""The durable hand-off shared by the webhook and outbound routes: envelope onto `ingest`."""
+"""The durable hand-off shared by the webhook and outbound routes: envelope onto `ingest`.
+
+Every provider route follows Meta's order: size cap (413), authentication (401,
+nothing stored), `hand_off` (503 when storage is unreachable), then 200. What goes
+into the envelope as `signature` is never a credential: a provider's signature, or
+the front door's MAC (archive.custody) for a delivery whose credential may not be kept.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -12,9 +19,11 @@ from typing import TypeVar
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
-from archive.custody import METHOD_OF_SOURCE, Custody
+from archive.custody import METHOD_OF_SOURCE, Custody, front_door_mac
+from archive.custody import key_id as secret_key_id
 from archive.names import INGEST_QUEUE, RAW_CONTAINER
 from ingest.responses import log, storage_unavailable
+from storage import settings
 from storage.clients import Profile, blob_service, queue_client
 from storage.envelope import Envelope, Source, enqueue, new_envelope
 
@@ -35,7 +44,8 @@ async def on_front_door_thread(handler: Callable[..., T], *args: object) -> T:
 
 def hand_off(
     source: Source, body: bytes, signature: str, key_id: str,
-    received_at: datetime | None = None,
+    received_at: datetime | None = None, *,
+    authenticated_by: str | None = None, signed_url: str | None = None,
 ) -> tuple[Envelope, func.HttpResponse | None]:
     """Enqueue `body` with its verified signature; (envelope, None) once durable, else a 503.
 
@@ -43,8 +53,14 @@ def hand_off(
     worker's re-parse sees the very time the front door did.
     """
     received_at = received_at or datetime.now(UTC)
-    envelope = new_envelope(source, body, received_at, signature)
-    custody = Custody(METHOD_OF_SOURCE[source], signature, key_id, received_at)
+    envelope = new_envelope(
+        source, body, received_at, signature,
+        authenticated_by=authenticated_by, signed_url=signed_url,
+    )
+    custody = Custody(
+        METHOD_OF_SOURCE[source], signature, key_id, received_at,
+        authenticated_by=authenticated_by, signed_url=signed_url,
+    )
     try:
         claim_checked = enqueue(
             envelope,
@@ -68,3 +84,24 @@ def hand_off(
         claim_checked,
     )
     return envelope, None
+
+
+def mac_hand_off(
+    source: Source, body: bytes, authenticated_by: str
+) -> tuple[Envelope, func.HttpResponse | None]:
+    """Hand off a body whose credential may not be kept: custody is the front door's MAC.
+
+    Raises SettingError when CUSTODY_MAC_KEY is unusable (the route answers 500).
+    """
+    keys = settings.custody_mac_keys()
+    method = METHOD_OF_SOURCE[source]
+    mac = front_door_mac(method, authenticated_by, body, keys[0])
+    return hand_off(source, body, mac, secret_key_id(keys[0]), authenticated_by=authenticated_by)
+
+
+def refused(route: str, body: bytes, what: str) -> None:
+    """Log a refused delivery by hash and size only (never a header, URL or body)."""
+    log.warning(
+        "%s %s rejected sha256=%s size=%d",
+        route, what, hashlib.sha256(body).hexdigest(), len(body),
+    )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +28,7 @@ import azure.durable_functions as df  # type: ignore[import-untyped,unused-ignor
 import azure.functions as func
 from azure.storage.blob import ContainerClient
 
-from archive.custody import METHOD_OF_SOURCE, Custody, CustodyError, verifying_key_id
+from archive.custody import METHOD_OF_SOURCE, Custody, CustodyError, custody_key_id
 from archive.events import CanonicalEvent
 from archive.identity import event_instance_id
 from archive.index import FailureKind, day_key, failure_entity
@@ -72,10 +73,14 @@ def verify_envelope(envelope: Envelope, raw: ContainerClient) -> tuple[bytes, Cu
     if hashlib.sha256(body).hexdigest() != envelope.sha256:
         raise CustodyError("inline body does not match the envelope's sha256")
     method = METHOD_OF_SOURCE[envelope.source]
-    key = verifying_key_id(method, body, envelope.signature, custody_secrets(method))
+    claimed = Custody(
+        method, envelope.signature, "", envelope.received_at,
+        authenticated_by=envelope.authenticated_by, signed_url=envelope.signed_url,
+    )
+    key = custody_key_id(claimed, body, custody_secrets(method))
     if key is None:
         raise CustodyError("body does not verify with any configured secret")
-    return body, Custody(method, envelope.signature, key, envelope.received_at)
+    return body, replace(claimed, key_id=key)
 
 
 def prepare(envelope: Envelope) -> Parsed:

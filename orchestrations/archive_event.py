@@ -1,8 +1,9 @@
 """One orchestration per canonical event: media fetches (with retries), then the record.
 
 Cost: a text event is ONE activity (store_record). An event with N media items is
-N fetch_media activities (each with RetryOptions; every attempt re-resolves the
-expiring URL from the media id) plus one store_record. When a media item's
+N fetch_media activities (each with RetryOptions; every attempt re-derives the event
+from its verified raw body and re-resolves the expiring URL from the media id) plus
+one store_record. When a media item's
 retries are exhausted the record still gets written, with that item marked
 "unavailable" and a reason, and a failures-table row, so the gap is visible and
 can be replayed.
@@ -71,6 +72,18 @@ def unavailable(media: dict[str, Any], error: BaseException) -> dict[str, Any]:
     return asdict(outcome)
 
 
+def fetch_input(data: dict[str, Any], index: int) -> dict[str, Any]:
+    """fetch_media's input: the raw pointer and event_ref (the activity re-derives the
+    full event from the verified raw body; a provider's fetcher may need its details),
+    plus the content-free skeleton for hosts still running the previous activity."""
+    return {
+        "raw": data.get("raw"),
+        "event_ref": data.get("event_ref"),
+        "event": data.get("event") or {},
+        "media_index": index,
+    }
+
+
 def archive_event_steps(context: Any) -> Generator[Any, Any, dict[str, Any]]:
     data: dict[str, Any] = context.get_input()
     event = data.get("event") or {}
@@ -79,7 +92,7 @@ def archive_event_steps(context: Any) -> Generator[Any, Any, dict[str, Any]]:
     for index, media in enumerate(event.get("media") or ()):
         try:
             outcome = yield context.call_activity_with_retry(
-                FETCH_MEDIA, retry, {"event": event, "media_index": index}
+                FETCH_MEDIA, retry, fetch_input(data, index)
             )
         except Exception as error:  # retries exhausted: record the gap, do not fail
             outcome = unavailable(media, error)

@@ -23,6 +23,7 @@ from azure.data.tables import UpdateMode
 from archive.custody import CustodyError
 from archive.encoding import key_segment
 from archive.events import CanonicalEvent
+from archive.identity import event_instance_id
 from archive.index import FailureKind, day_key, failure_entity
 from archive.layout import base_record_name, record_blob_name
 from archive.names import RAW_CONTAINER, RECORDS_CONTAINER, TABLE_FAILURES
@@ -53,13 +54,15 @@ def addendum_blob_name(record_path: str, media_id: str) -> str:
     return f"{stem}.media-{key_segment(media_id)}.json"
 
 
-def _event_of(record: dict[str, Any], record_path: str, raw: VerifiedRaw) -> CanonicalEvent:
-    # A conflict sibling comes from the same event.
+def _event_of(
+    record: dict[str, Any], record_path: str, raw: VerifiedRaw
+) -> tuple[int, CanonicalEvent]:
+    """The record's event and its index in the raw body (a conflict sibling's is its base's)."""
     base = base_record_name(record_path)
     parsed = parse_body(raw.source, raw.body, raw.custody.authenticated_at)
-    for event in parsed.events:
+    for index, event in enumerate(parsed.events):
         if event.message_id == record.get("message_id") and record_blob_name(event) == base:
-            return event
+            return index, event
     raise RecoveryError("the raw body no longer yields the record's event")
 
 
@@ -98,7 +101,7 @@ def refetch_input(request: RefetchRequest) -> dict[str, Any]:
     )
     if verified.sha256 != raw.get("sha256"):
         raise RecoveryError("raw body does not match the record's raw sha256")
-    event = _event_of(record, request.record_path, verified)
+    event_index, event = _event_of(record, request.record_path, verified)
     index = next(
         (i for i, m in enumerate(event.media) if m.media_id == request.media_id), None
     )
@@ -112,6 +115,11 @@ def refetch_input(request: RefetchRequest) -> dict[str, Any]:
         "message_id": event.message_id,
         "event": event_skeleton(event),
         "media_index": index,
+        # The same pointer archive_event gives fetch_media: the activity re-derives the
+        # whole event from the verified raw body (WASender's fetcher needs its mediaKey).
+        "raw": {"path": verified.path, "sha256": verified.sha256},
+        "event_ref": {"source": verified.source, "index": event_index,
+                      "instance_id": event_instance_id(event)},
     }
 
 

@@ -34,7 +34,8 @@ def refetch_steps(context: Any) -> Generator[Any, Any, dict[str, Any]]:
     media = yield context.call_activity_with_retry(
         FETCH_MEDIA,
         media_retry(data.get("media_retry")),
-        {"event": data["event"], "media_index": data["media_index"]},
+        {"event": data["event"], "media_index": data["media_index"],
+         "raw": data.get("raw"), "event_ref": data.get("event_ref")},
     )
     stored = yield context.call_activity(
         STORE_RECOVERY,

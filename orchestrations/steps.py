@@ -4,7 +4,8 @@ store_record: re-derive the event from its verified raw body, build the canonica
 record with its custody, write it create-only, then its index rows, the latest
 status for a status event, and failure rows for conflicts and unavailable media.
 note_record_failure: the row (or quarantine) written when store_record gives up.
-fetch_media_item: one attempt at one media item.
+fetch_media_item: one attempt at one media item, with the event's provider's fetcher,
+on the event re-derived from its verified raw body.
 Inputs and outputs are JSON dicts (they travel through Durable history).
 """
 
@@ -19,7 +20,8 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from archive.canonical import canonical_json
 from archive.custody import CustodyError
-from archive.events import CanonicalEvent
+from archive.events import CanonicalEvent, MediaRef
+from archive.holds import matters_covering
 from archive.identity import event_instance_id
 from archive.index import day_key, failure_entity
 from archive.layout import media_blob_name, record_blob_name
@@ -28,9 +30,16 @@ from archive.parsing import parse_body
 from archive.record import MediaOutcome, RawRef, build_record, record_bytes
 from storage import settings
 from storage.blobs import write_record
-from storage.clients import blob_service, table_service
+from storage.clients import (
+    blob_service,
+    retention_blob_service,
+    retention_table_service,
+    table_service,
+)
+from storage.hold_apply import hold_written
+from storage.holds import shared_cache
 from storage.index_writer import update_latest_status, write_failure, write_index_rows
-from storage.media import fetch_media
+from storage.media import StoredMedia, fetch_media
 from storage.quarantine import quarantine
 from storage.raw_bodies import VerifiedRaw, read_verified
 
@@ -136,7 +145,26 @@ def store_record(payload: dict[str, Any]) -> dict[str, Any]:
     log.info(
         "record %s fingerprint=%s index_rows=%d", outcome.state, record["fingerprint"], rows
     )
-    return {"state": outcome.state, "path": outcome.path, "index_rows": rows}
+    result: dict[str, Any] = {"state": outcome.state, "path": outcome.path, "index_rows": rows}
+    holds = _legal_holds(record, outcome.path)
+    if holds is not None:
+        result["holds"] = holds
+    return result
+
+
+def _legal_holds(record: dict[str, Any], path: str) -> dict[str, Any] | None:
+    """Legal-hold what was just written if an in-force matter covers it (issue 11).
+
+    No storage call while the cache is fresh and no matter covers the record. A failure
+    (Holds table unreadable, a hold not set) raises: the activity retries, and a record
+    is never archived under a matter without its hold.
+    """
+    covering = matters_covering(record, shared_cache(retention_table_service).in_force())
+    if not covering:
+        return None
+    holds = hold_written(retention_blob_service(), record, path, covering)
+    log.info("legal hold matters=%d result=%s", len(covering), holds["result"])
+    return holds
 
 
 def note_record_failure(payload: dict[str, Any]) -> dict[str, Any]:
@@ -164,22 +192,67 @@ def note_record_failure(payload: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "record_failed", "ref": ref}
 
 
-def fetch_media_item(payload: dict[str, Any]) -> dict[str, Any]:
-    """One attempt to fetch media item `media_index` of the event; raises to retry."""
-    event = CanonicalEvent.from_dict(payload["event"])
-    ref = event.media[int(payload["media_index"])]
-    stored = fetch_media(
-        blob_service().get_container_client(MEDIA_CONTAINER),
+def media_event(payload: dict[str, Any]) -> CanonicalEvent:
+    """The event whose media an attempt fetches: re-derived from its verified raw body.
+
+    A provider's fetcher may need more than the content-free skeleton Durable history
+    carries (WASender's mediaKey and URL live in the message itself), and a pointer that
+    no signed body backs must not choose what is downloaded. So, as store_record does,
+    the event comes from the raw body the input points at. Inputs without a pointer
+    (refetch_media, and instances scheduled before the pointer was added) still carry
+    the skeleton, which is enough for Meta's id-based lookup.
+    """
+    if payload.get("raw") is not None and payload.get("event_ref") is not None:
+        event, _ = verified_event(payload)
+        return event
+    return CanonicalEvent.from_dict(payload["event"])
+
+
+def _fetch(event: CanonicalEvent, ref: MediaRef) -> StoredMedia:
+    """One attempt with the event provider's fetcher (imported at use: one per provider)."""
+    container = blob_service().get_container_client(MEDIA_CONTAINER)
+
+    def blob_name_for(mime: str | None) -> str:
+        return media_blob_name(event, ref, mime)
+
+    max_bytes = settings.max_media_bytes()
+    allowlist = settings.media_host_allowlist(event.provider)
+    if event.provider == "wasender":
+        from storage.media_wasender import fetch_wasender_media
+
+        return fetch_wasender_media(container, event, ref, blob_name_for=blob_name_for,
+                                    max_bytes=max_bytes, allowlist=allowlist)
+    if event.provider == "twilio":
+        from storage.media_twilio import fetch_twilio_media
+
+        return fetch_twilio_media(container, event, ref, blob_name_for=blob_name_for,
+                                  max_bytes=max_bytes, allowlist=allowlist)
+    if event.provider == "acs":
+        from storage.media_acs import fetch_acs_media
+
+        return fetch_acs_media(container, event, ref, blob_name_for=blob_name_for,
+                               max_bytes=max_bytes, allowlist=allowlist)
+    # Meta, and outbound captures (sent through Meta's Cloud API, so Meta media ids).
+    return fetch_media(
+        container,
         graph_url=settings.graph_url(),
         token=settings.access_token(),
         media_id=ref.media_id,
         provider_sha256=ref.provider_sha256,
-        blob_name_for=lambda mime: media_blob_name(event, ref, mime),
+        blob_name_for=blob_name_for,
         fallback_mime=ref.mime_type,
-        max_bytes=settings.max_media_bytes(),
-        allowlist=settings.media_host_allowlist(),
+        max_bytes=max_bytes,
+        allowlist=allowlist,
     )
-    log.info("media stored size=%d sha256=%s", stored.size, stored.sha256)
+
+
+def fetch_media_item(payload: dict[str, Any]) -> dict[str, Any]:
+    """One attempt to fetch media item `media_index` of the event; raises to retry."""
+    event = media_event(payload)
+    ref = event.media[int(payload["media_index"])]
+    stored = _fetch(event, ref)
+    log.info("media stored provider=%s size=%d sha256=%s",
+             event.provider, stored.size, stored.sha256)
     outcome = MediaOutcome(
         media_id=ref.media_id,
         state="stored",

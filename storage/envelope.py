@@ -7,9 +7,11 @@ name the queue trigger uses, so it is written once) and the envelope carries the
 pointer instead.
 
 The envelope keeps the provider's signature (or the front door's MAC for outbound
-captures) so the worker can re-verify the body and the raw blob can keep it as
-custody metadata. Nothing in the envelope is trusted by the worker: anyone with
-Queue Sender could have written it. Messages are sent with no expiry
+captures and for providers whose credential may not be stored: WASender, ACS) so the
+worker can re-verify the body and the raw blob can keep it as custody metadata. It
+never holds a credential: no WASender secret, no bearer token, no URL secret.
+Nothing in the envelope is trusted by the worker: anyone with Queue Sender could
+have written it. Messages are sent with no expiry
 (time_to_live=-1): a body acknowledged with 200 may exist only on the queue.
 """
 
@@ -36,8 +38,10 @@ ENVELOPE_VERSION = 2
 NO_EXPIRY = -1
 # Keep the envelope JSON under this; base64 (4/3) then stays at 60 KiB of the 64 KiB limit.
 MAX_INLINE_ENVELOPE_BYTES = 45 * 1024
-Source = Literal["meta", "outbound"]
-SOURCES: tuple[Source, ...] = ("meta", "outbound")
+Source = Literal["meta", "outbound", "wasender", "twilio", "acs"]
+SOURCES: tuple[Source, ...] = ("meta", "outbound", "wasender", "twilio", "acs")
+# Blob metadata and queue messages take short ASCII values only.
+_MAX_EXTRA_CHARS = 2048
 
 
 class EnvelopeError(ValueError):
@@ -52,7 +56,11 @@ class Envelope:
     size: int
     body: bytes | None  # inline body, or None when claim-checked
     raw_path: str  # the `raw` blob name for this body (written by the claim-check or the worker)
-    signature: str  # X-Hub-Signature-256 as received, or the front door's MAC (outbound)
+    signature: str  # the provider's signature as received, or the front door's MAC
+    # Optional custody facts (absent for Meta and outbound): how the delivery was
+    # authenticated, and for Twilio the exact URL its signature covers.
+    authenticated_by: str | None = None
+    signed_url: str | None = None
 
     @property
     def claim_checked(self) -> bool:
@@ -60,7 +68,8 @@ class Envelope:
 
 
 def new_envelope(
-    source: Source, body: bytes, received_at: datetime, signature: str
+    source: Source, body: bytes, received_at: datetime, signature: str,
+    *, authenticated_by: str | None = None, signed_url: str | None = None,
 ) -> Envelope:
     digest = hashlib.sha256(body).hexdigest()
     return Envelope(
@@ -71,6 +80,8 @@ def new_envelope(
         body=body,
         raw_path=raw_blob_name(digest, received_at),
         signature=signature,
+        authenticated_by=authenticated_by,
+        signed_url=signed_url,
     )
 
 
@@ -91,6 +102,10 @@ def encode(envelope: Envelope, *, inline: bool) -> str:
         "raw_path": envelope.raw_path,
         "signature": envelope.signature,
     }
+    if envelope.authenticated_by is not None:
+        doc["authenticated_by"] = envelope.authenticated_by
+    if envelope.signed_url is not None:
+        doc["signed_url"] = envelope.signed_url
     if inline:
         if envelope.body is None:
             raise EnvelopeError("cannot inline a claim-checked envelope")
@@ -119,11 +134,22 @@ def decode(message: str | bytes) -> Envelope:
             body=body,
             raw_path=str(doc["raw_path"]),
             signature=str(doc["signature"]),
+            authenticated_by=_optional_text(doc, "authenticated_by"),
+            signed_url=_optional_text(doc, "signed_url"),
         )
     except (KeyError, TypeError, ValueError, binascii.Error) as exc:
         if isinstance(exc, EnvelopeError):
             raise
         raise EnvelopeError(f"not an ingest envelope ({type(exc).__name__})") from None
+
+
+def _optional_text(doc: dict[str, Any], name: str) -> str | None:
+    value = doc.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > _MAX_EXTRA_CHARS:
+        raise EnvelopeError(f"not an ingest envelope (bad {name})")
+    return value
 
 
 def enqueue(

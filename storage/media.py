@@ -36,8 +36,9 @@ from storage.media_http import (
 )
 
 __all__ = [
-    "MediaFetchError", "MediaInfo", "StoredMedia", "clean_mime", "existing_media", "fetch_media",
-    "resolve", "sha256_matches", "store_chunks", "stream_to_blob",
+    "MediaFetchError", "MediaInfo", "StoredMedia", "check_declared_size", "clean_mime",
+    "content_length", "existing_media", "fetch_media", "resolve", "sha256_matches",
+    "store_chunks", "store_response", "stream_to_blob",
 ]
 
 CHUNK_BYTES = 4 * 1024 * 1024
@@ -154,23 +155,57 @@ def stream_to_blob(
     allowlist: HostAllowlist,
     deadline: Deadline,
 ) -> StoredMedia:
-    if info.file_size is not None and info.file_size > max_bytes:
-        raise MediaFetchError(f"media is {info.file_size} bytes, over the {max_bytes} cap")
+    check_declared_size(info.file_size, max_bytes)
     try:
         response = open_checked(info.url, token=token, allowlist=allowlist, deadline=deadline)
     except MediaFetchError as exc:
         raise MediaFetchError(f"media download failed: {exc}") from None
     with response:
-        declared = response.headers.get("Content-Length")
-        length = int(declared) if declared and declared.isdigit() else None
-        if length is not None and length > max_bytes:
-            raise MediaFetchError(
-                f"media download failed: media is {declared} bytes, over the {max_bytes} cap"
-            )
-        return store_chunks(
-            container, blob_path, _downloaded(response, deadline, length),
+        return store_response(
+            container, blob_path, response, deadline,
             max_bytes=max_bytes, content_type=content_type, expected_sha256=info.sha256,
         )
+
+
+def content_length(declared: str | None) -> int | None:
+    """A Content-Length header's value if it is all digits, else None (absent or garbled)."""
+    # isdigit() alone accepts "²" (a latin-1-decoded header can hold it), which int() refuses.
+    return int(declared) if declared and declared.isascii() and declared.isdigit() else None
+
+
+def check_declared_size(
+    size: int | None, max_bytes: int, *, prefix: str = "", as_declared: str | None = None
+) -> None:
+    """Fail the attempt before any byte is read when a declared size is over the cap.
+
+    The reason is `prefix` + "media is N bytes, over the M cap", N quoted as declared
+    (`as_declared`, a header's text) when given, else `size`.
+    """
+    if size is not None and size > max_bytes:
+        raise MediaFetchError(
+            f"{prefix}media is {as_declared or size} bytes, over the {max_bytes} cap"
+        )
+
+
+def store_response(
+    container: ContainerClient,
+    blob_path: str,
+    response: HTTPResponse,
+    deadline: Deadline,
+    *,
+    max_bytes: int,
+    content_type: str,
+    expected_sha256: str | None,
+) -> StoredMedia:
+    """Store an open download: its Content-Length checked against the cap, then the body
+    streamed through `store_chunks`, read failures reported as download reasons."""
+    declared = response.headers.get("Content-Length")
+    length = content_length(declared)
+    check_declared_size(length, max_bytes, prefix="media download failed: ", as_declared=declared)
+    return store_chunks(
+        container, blob_path, _downloaded(response, deadline, length),
+        max_bytes=max_bytes, content_type=content_type, expected_sha256=expected_sha256,
+    )
 
 
 def _downloaded(

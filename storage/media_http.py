@@ -97,22 +97,30 @@ class _SameOriginRedirects(urllib.request.BaseHandler):
     http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
-def _opener(allowlist: HostAllowlist, deadline: Deadline) -> urllib.request.OpenerDirector:
-    opener = urllib.request.OpenerDirector()
-    for handler in (
-        # An egress proxy from the environment still applies to https (a CONNECT
-        # tunnel: the token stays inside TLS). Plain http, only ever to loopback,
-        # never goes through a proxy, where the token would cross in clear.
+def direct_opener(
+    *extra_handlers: urllib.request.BaseHandler, http_errors: bool = True
+) -> urllib.request.OpenerDirector:
+    """urllib with http and https only (no file:, ftp: or data: handler), plus `extra_handlers`.
+
+    An egress proxy from the environment still applies to https (a CONNECT tunnel:
+    credentials stay inside TLS). Plain http, only ever to loopback, never goes through
+    a proxy, where a token or key would cross in clear. With `http_errors`, a non-2xx
+    answer raises HTTPError; without, every response comes back to the caller as is.
+    No redirect handler unless one is passed: a redirect is otherwise an error (or,
+    without `http_errors`, an answer), so credentials never follow one.
+    """
+    handlers: list[urllib.request.BaseHandler] = [
         urllib.request.ProxyHandler(
             {k: v for k, v in urllib.request.getproxies().items() if k == "https"}
         ),
         urllib.request.UnknownHandler(),
         urllib.request.HTTPHandler(),
         urllib.request.HTTPSHandler(),
-        urllib.request.HTTPDefaultErrorHandler(),
-        urllib.request.HTTPErrorProcessor(),
-        _SameOriginRedirects(allowlist, deadline),
-    ):
+    ]
+    if http_errors:
+        handlers += [urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor()]
+    opener = urllib.request.OpenerDirector()
+    for handler in (*handlers, *extra_handlers):
         opener.add_handler(handler)
     return opener
 
@@ -133,7 +141,7 @@ def open_checked(
     except HostRefused as exc:
         raise MediaFetchError(str(exc)) from None
     try:
-        response = _opener(allowlist, deadline).open(
+        response = direct_opener(_SameOriginRedirects(allowlist, deadline)).open(
             _Request(allowed, token), timeout=deadline.socket_timeout()
         )
     except urllib.error.HTTPError as exc:

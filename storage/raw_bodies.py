@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from azure.storage.blob import ContainerClient
 
 from archive.custody import (
+    MAC_METHODS,
     METHOD_META,
     METHOD_OF_SOURCE,
-    METHOD_OUTBOUND,
+    METHOD_TWILIO,
     Custody,
     CustodyError,
     custody_from_metadata,
-    verifying_key_id,
+    custody_key_id,
 )
 from storage import settings
 from storage.blobs import create_only, read_blob, read_blob_with_metadata
@@ -41,7 +42,10 @@ def custody_secrets(method: str) -> list[str]:
     """The secrets that can verify a body of this custody method (current and rotated)."""
     if method == METHOD_META:
         return settings.app_secrets()
-    if method == METHOD_OUTBOUND:
+    if method == METHOD_TWILIO:
+        return settings.twilio_auth_tokens()
+    if method in MAC_METHODS:
+        # Outbound captures, WASender and ACS: the front door's MAC (no credential kept).
         return settings.custody_mac_keys()
     raise CustodyError("unknown custody method")
 
@@ -77,6 +81,6 @@ def read_verified(container: ContainerClient, path: str) -> VerifiedRaw:
     if METHOD_OF_SOURCE.get(source) != custody.method:
         raise CustodyError("raw body's source and custody method disagree")
     secrets = custody_secrets(custody.method)
-    if verifying_key_id(custody.method, body, custody.signature, secrets) is None:
+    if custody_key_id(custody, body, secrets) is None:
         raise CustodyError("raw body's stored signature does not verify")
     return VerifiedRaw(path, body, digest, source, custody)

@@ -7,10 +7,16 @@ needs it with an error naming the setting (and tests can change the environment)
 from __future__ import annotations
 
 import os
+import urllib.parse
 
-from archive.media_hosts import HostAllowlist, parse_allowlist
+from archive.media_hosts import LOOPBACK_HOSTS, HostAllowlist, default_media_hosts, parse_allowlist
 from archive.names import (
     SETTING_ACCESS_TOKEN,
+    SETTING_ACS_ENDPOINT,
+    SETTING_ACS_WEBHOOK_AUDIENCE,
+    SETTING_ACS_WEBHOOK_KEYS_URL,
+    SETTING_ACS_WEBHOOK_SECRET,
+    SETTING_ACS_WEBHOOK_TENANT_ID,
     SETTING_APP_SECRET,
     SETTING_CUSTODY_MAC_KEY,
     SETTING_GRAPH_URL,
@@ -18,11 +24,21 @@ from archive.names import (
     SETTING_MAX_WEBHOOK_BYTES,
     SETTING_MEDIA_HOST_ALLOWLIST,
     SETTING_OUTBOUND_SENDERS,
+    SETTING_PUBLIC_BASE_URL,
     SETTING_RETENTION_DAYS,
+    SETTING_TWILIO_ACCOUNT_SID,
+    SETTING_TWILIO_AUTH_TOKEN,
     SETTING_VERIFY_TOKEN,
+    SETTING_WASENDER_API_KEY,
+    SETTING_WASENDER_API_URL,
+    SETTING_WASENDER_WEBHOOK_SECRET,
 )
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v21.0"
+# WASender's documented API base (wasenderapi.com/api-docs); decrypt-media lives under it.
+DEFAULT_WASENDER_API_URL = "https://www.wasenderapi.com/api"
+# Entra ID's signing keys for a tenant (OpenID discovery, v2.0 endpoint).
+ENTRA_KEYS_URL = "https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys"
 DEFAULT_RETENTION_DAYS = 2557
 # Meta batches up to ~1000 changes per delivery; real bodies stay well below 1 MiB.
 DEFAULT_MAX_WEBHOOK_BYTES = 1024 * 1024
@@ -127,9 +143,105 @@ def max_media_bytes() -> int:
     return _positive_int(SETTING_MAX_MEDIA_BYTES, DEFAULT_MAX_MEDIA_BYTES)
 
 
-def media_host_allowlist() -> HostAllowlist:
-    """Hosts media may be fetched from (archive.media_hosts); Meta's when unset."""
+def media_host_allowlist(provider: str = "meta") -> HostAllowlist:
+    """Hosts `provider`'s media may be fetched from (archive.media_hosts).
+
+    MEDIA_HOST_ALLOWLIST, when set, overrides the defaults for every provider; unset,
+    each provider has its own (for ACS: the host of ACS_ENDPOINT).
+    """
     try:
-        return parse_allowlist(optional(SETTING_MEDIA_HOST_ALLOWLIST))
+        override = optional(SETTING_MEDIA_HOST_ALLOWLIST)
+        if override:
+            return parse_allowlist(override)
+        endpoint = acs_endpoint() if provider == "acs" else None
+        return parse_allowlist(None, defaults=default_media_hosts(provider, acs_endpoint=endpoint))
     except ValueError as exc:
         raise SettingError(f"app setting {SETTING_MEDIA_HOST_ALLOWLIST}: {exc}") from None
+
+
+def _base_url(name: str, value: str) -> str:
+    """An https base URL (plain http only to loopback, for local runs): no query, no user."""
+    parts = urllib.parse.urlsplit(value)
+    loopback = (parts.hostname or "") in LOOPBACK_HOSTS
+    if (
+        not parts.hostname
+        or parts.scheme not in ("https", "http")
+        or (parts.scheme == "http" and not loopback)
+        or parts.query or parts.fragment or "@" in parts.netloc
+        or any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in value)
+    ):
+        raise SettingError(
+            f"app setting {name} must be an https URL with no query, fragment or user"
+        )
+    return value.rstrip("/")
+
+
+# WASender (issue 13). The webhook secret is compared as a whole (it is the header's
+# value itself), comma-separated so it can be rotated.
+def wasender_webhook_secrets() -> list[str]:
+    return secret_list(SETTING_WASENDER_WEBHOOK_SECRET)
+
+
+def wasender_api_key() -> str:
+    """The session API key media decryption is requested with (Bearer)."""
+    return required(SETTING_WASENDER_API_KEY)
+
+
+def wasender_api_url() -> str:
+    value = optional(SETTING_WASENDER_API_URL) or DEFAULT_WASENDER_API_URL
+    return _base_url(SETTING_WASENDER_API_URL, value)
+
+
+# Twilio: the auth token signs webhooks (HMAC-SHA1) and, with the account SID,
+# authenticates media downloads (HTTP basic auth). Comma-separated for rotation; the
+# first one is used for downloads.
+def twilio_auth_tokens() -> list[str]:
+    return secret_list(SETTING_TWILIO_AUTH_TOKEN)
+
+
+def twilio_account_sid() -> str:
+    return required(SETTING_TWILIO_ACCOUNT_SID)
+
+
+def public_base_url() -> str:
+    """The public base URL providers call (Twilio signs the full URL it called)."""
+    return _base_url(SETTING_PUBLIC_BASE_URL, required(SETTING_PUBLIC_BASE_URL))
+
+
+# Azure Communication Services (Event Grid deliveries, media downloads).
+def acs_endpoint() -> str:
+    """The Communication Services endpoint URL, e.g. https://<name>.communication.azure.com.
+
+    The setting may also be a connection string (`endpoint=...;accesskey=...`, local
+    runs; storage.media_acs reads the key): only its endpoint is returned here.
+    """
+    value = required(SETTING_ACS_ENDPOINT)
+    if "=" in value.split("//", 1)[0]:
+        fields = dict(part.partition("=")[::2] for part in value.split(";"))
+        value = {k.strip().lower(): v.strip() for k, v in fields.items()}.get("endpoint", "")
+    return _base_url(SETTING_ACS_ENDPOINT, value)
+
+
+def acs_webhook_audience() -> str | None:
+    """The Entra ID audience Event Grid's bearer tokens are issued for (unset: no bearer auth)."""
+    return optional(SETTING_ACS_WEBHOOK_AUDIENCE)
+
+
+def acs_webhook_tenant_id() -> str | None:
+    return optional(SETTING_ACS_WEBHOOK_TENANT_ID)
+
+
+def acs_webhook_keys_url() -> str | None:
+    """Where the token signing keys are read: the setting, else the tenant's discovery keys."""
+    value = optional(SETTING_ACS_WEBHOOK_KEYS_URL)
+    if value:
+        return _base_url(SETTING_ACS_WEBHOOK_KEYS_URL, value)
+    tenant = acs_webhook_tenant_id()
+    return ENTRA_KEYS_URL.format(tenant=urllib.parse.quote(tenant, safe="")) if tenant else None
+
+
+def acs_webhook_secrets() -> list[str]:
+    """Secrets a delivery URL's `secret` parameter may carry (empty: no URL-secret auth)."""
+    if optional(SETTING_ACS_WEBHOOK_SECRET) is None:
+        return []
+    return secret_list(SETTING_ACS_WEBHOOK_SECRET)
