@@ -3,15 +3,29 @@
 import azure.durable_functions as df
 import azure.functions as func
 
-from ingest import health, housekeeping, outbound, webhooks, worker
+from ingest import (
+    health,
+    housekeeping,
+    outbound,
+    retention_timer,
+    webhooks,
+    webhooks_acs,
+    webhooks_twilio,
+    webhooks_wasender,
+    worker,
+)
 from orchestrations import archive_event, refetch_media, seal_day, verify_run
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(webhooks.bp)
+app.register_functions(webhooks_wasender.bp)
+app.register_functions(webhooks_twilio.bp)
+app.register_functions(webhooks_acs.bp)
 app.register_functions(outbound.bp)
 app.register_functions(health.bp)
 app.register_functions(worker.bp)
 app.register_functions(housekeeping.bp)
+app.register_functions(retention_timer.bp)
 app.register_functions(archive_event.bp)
 app.register_functions(refetch_media.bp)
 app.register_functions(seal_day.bp)

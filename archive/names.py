@@ -73,6 +73,8 @@ SETTING_MANIFEST_KEY_ID = "MANIFEST_SIGNING_KEY_ID"
 SETTING_SEAL_SCHEDULE = "SEAL_SCHEDULE"
 # NCRONTAB of the timer that verifies the archive against its seals (Bicep: daily 03:30 UTC).
 SETTING_VERIFY_SCHEDULE = "VERIFY_SCHEDULE"
+# Seconds each process trusts its cached list of in-force legal-hold matters (1-60).
+SETTING_HOLD_CACHE_SECONDS = "HOLD_CACHE_SECONDS"
 # NCRONTAB of the retention timer that disposes of expired records (Bicep: daily 04:30 UTC).
 SETTING_RETENTION_SCHEDULE = "RETENTION_SCHEDULE"
 # Client id of the user-assigned identity the retention and legal-hold code runs under

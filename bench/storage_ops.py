@@ -5,7 +5,8 @@
 Starts its own Azurite behind a counting loopback proxy (bench/counting_proxy.py), a
 local Graph API stand-in and `python -m devhost` on the real function_app with every
 connection string pointed at the proxy. Sends one event at a time (a text message,
-then an image message), waits until it is indexed and storage has gone quiet, and
+then an image message, a status and a duplicate; then one text message from each of
+WASender, Twilio and ACS), waits until it is indexed and storage has gone quiet, and
 counts every blob, queue and table call it caused: webhook enqueue, queue trigger,
 raw body, Durable orchestration (devhost's backend), record, index, media. Idle queue
 polls are reported apart (they cost per second, not per event). Baseline, same run:
@@ -16,9 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,9 +35,11 @@ from archive.names import (
     MEDIA_CONTAINER,
     RAW_CONTAINER,
     RECORDS_CONTAINER,
+    SETTING_PUBLIC_BASE_URL,
     TABLE_FAILURES,
     TASK_HUB,
 )
+from archive.twilio_signature import sign_form
 from bench.common import (
     CUSTOMER,
     T0,
@@ -48,6 +54,10 @@ from bench.counting_proxy import Call, CountingProxy, summarize
 from storage.index_reader import IndexReader
 from tests.support import webhooks
 from tests.support.media_server import MediaItem, MediaServer
+from tests.support.pipeline_env import ACS_WEBHOOK_SECRET, TWILIO_AUTH_TOKEN, WASENDER_SECRET
+
+# Twilio signs the URL it was told to call; the app rebuilds it from PUBLIC_BASE_URL.
+PUBLIC = "https://archive.example.com"
 
 QUIET_SECONDS = 2.5
 STAGES = ("1 webhook", "2 queue trigger", "3 orchestration", "4 record", "5 index", "6 media",
@@ -72,13 +82,61 @@ def stage_of(call: Call) -> str:
     return "other"
 
 
-def one_event(proxy: CountingProxy, url: str, body: bytes, done: Callable[[], bool]
+Sender = Callable[[], bool]
+
+
+def meta_sender(url: str, body: bytes) -> Sender:
+    return lambda: not asyncio.run(post_webhooks(url, [body], 1)).failures
+
+
+def http_sender(url: str, body: bytes, headers: dict[str, str]) -> Sender:
+    def send() -> bool:
+        request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status) == 200
+
+    return send
+
+
+def provider_senders(url: str, run: str, index: int) -> dict[str, tuple[Sender, str]]:
+    """One text message of each issue-13 provider, signed as it would be; (send, message id)."""
+    wasender_id, twilio_id, acs_id = f"3EB0{run}w{index}", f"SM{run}t{index}", f"{run}-a{index}"
+    wasender = json.dumps({"event": "messages.received", "timestamp": T0 + index, "data": {
+        "messages": {"key": {"id": wasender_id, "fromMe": False,
+                             "remoteJid": f"{CUSTOMER}@s.whatsapp.net",
+                             "cleanedSenderPn": CUSTOMER},
+                     "messageBody": "hello", "message": {"conversation": "hello"}}}}).encode()
+    twilio = urllib.parse.urlencode({
+        "MessageSid": twilio_id, "AccountSid": "AC" + "0" * 32, "From": f"whatsapp:+{CUSTOMER}",
+        "To": "whatsapp:+15550783881", "Body": "hello", "NumMedia": "0",
+        "SmsStatus": "received", "MessageType": "text"}).encode()
+    acs = json.dumps([{
+        "id": f"{run}-{index}", "topic": "/acs", "subject": "advancedMessage",
+        "eventType": "Microsoft.Communication.AdvancedMessageReceived",
+        "eventTime": "2025-11-26T12:00:00Z", "dataVersion": "1.0", "metadataVersion": "1",
+        "data": {"channelType": "whatsapp", "messageId": acs_id, "messageType": "text",
+                 "from": CUSTOMER, "to": "6a6c6f2b-0000-4000-8000-000000000001",
+                 "receivedTimestamp": "2025-11-26T12:00:00+00:00", "content": "hello"}}]).encode()
+    twilio_path = "/api/webhooks/twilio"
+    return {
+        "wasender": (http_sender(url + "/api/webhooks/wasender", wasender, {
+            "Content-Type": "application/json", "X-Webhook-Signature": WASENDER_SECRET}),
+            wasender_id),
+        "twilio": (http_sender(url + twilio_path, twilio, {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": sign_form(TWILIO_AUTH_TOKEN, PUBLIC + twilio_path, twilio)}),
+            twilio_id),
+        "acs": (http_sender(f"{url}/api/webhooks/acs?secret={ACS_WEBHOOK_SECRET}", acs,
+                            {"Content-Type": "application/json"}), acs_id),
+    }
+
+
+def one_event(proxy: CountingProxy, send: Sender, done: Callable[[], bool]
               ) -> tuple[list[Call], float]:
     """Send one webhook; return the calls it caused and the window length (seconds)."""
     proxy.take()
     started = time.monotonic()
-    sent = asyncio.run(post_webhooks(url, [body], 1))
-    if sent.failures:
+    if not send():
         raise SystemExit("the webhook was not answered 200")
     wait_until("the event to be indexed", done, 120)
     wait_until("storage to go quiet",
@@ -137,29 +195,32 @@ def measure(proxy: CountingProxy, url: str, reader: IndexReader, media: MediaSer
         Kind("text message"), Kind("image message (256 KiB, one media item)"),
         Kind("status (delivered) of that text message"),
         Kind("duplicate delivery of the text webhook"))
+    providers = {name: Kind(f"{name} text message") for name in ("wasender", "twilio", "acs")}
     idle, window = 0, 0.0
     for index in range(repeat + 1):  # round 0 is a warm-up
         text_id, image_id, media_id = (f"wamid.{run}.t{index}", f"wamid.{run}.i{index}",
                                        f"{run}m{index}")
         item = media.add(media_id, MediaItem(data=os.urandom(256 * 1024)))
         text_body = webhooks.body_of(webhooks.text_message(text_id, CUSTOMER, T0 + index))
-        steps = [
-            (text, text_body, indexed(reader, text_id)),
-            (image, webhooks.body_of(webhooks.image_message(
-                image_id, CUSTOMER, T0 + 100 + index, media_id, item.sha256)),
-             indexed(reader, image_id)),
-            (status, webhooks.body_of(webhooks.status(text_id, CUSTOMER, "delivered",
-                                                      T0 + 200 + index)),
-             has_latest_status(reader, text_id)),
-            (duplicate, text_body, lambda: True),
+        image_body = webhooks.body_of(webhooks.image_message(
+            image_id, CUSTOMER, T0 + 100 + index, media_id, item.sha256))
+        status_body = webhooks.body_of(
+            webhooks.status(text_id, CUSTOMER, "delivered", T0 + 200 + index))
+        steps: list[tuple[Kind, Sender, Callable[[], bool]]] = [
+            (text, meta_sender(url, text_body), indexed(reader, text_id)),
+            (image, meta_sender(url, image_body), indexed(reader, image_id)),
+            (status, meta_sender(url, status_body), has_latest_status(reader, text_id)),
+            (duplicate, meta_sender(url, text_body), lambda: True),
         ]
-        for kind, body, done in steps:
-            calls, seconds = one_event(proxy, url, body, done)
+        for name, (send, message_id) in provider_senders(url, run, index).items():
+            steps.append((providers[name], send, indexed(reader, message_id)))
+        for kind, send, done in steps:
+            calls, seconds = one_event(proxy, send, done)
             if index:
                 kind.runs.append(calls)
                 idle += sum(c.empty for c in calls)
                 window += seconds
-    return [text, image, status, duplicate], idle, window
+    return [text, image, status, duplicate, *providers.values()], idle, window
 
 
 def main() -> None:
@@ -174,7 +235,8 @@ def main() -> None:
             proxy = CountingProxy(azurite.endpoints).start()
             try:
                 with devhost_on(Path(folder), proxy.connection_string,
-                                graph_url=media.base_url) as url:
+                                graph_url=media.base_url,
+                                **{SETTING_PUBLIC_BASE_URL: PUBLIC}) as url:
                     kinds, idle, window = measure(proxy, url, reader, media, args.repeat)
             finally:
                 proxy.stop()

@@ -70,6 +70,9 @@ param adminsGroupPrincipalId string = ''
 @description('Object id of the Entra ID group of auditors (Storage Explorer readers); empty for none.')
 param auditorsGroupPrincipalId string = ''
 
+@description('Object id of the Entra ID group of retention operators (`wa-archive retention run` from a terminal: may delete expired versions, never set or clear legal holds); empty for none.')
+param retentionOperatorsGroupPrincipalId string = ''
+
 @description('Days Log Analytics keeps storage and Key Vault audit logs.')
 @minValue(30)
 @maxValue(730)
@@ -93,6 +96,34 @@ param maxMediaBytes int = 104857600
 @description('Meta Graph API base URL.')
 param graphUrl string = 'https://graph.facebook.com/v21.0'
 
+@description('Public https base URL providers call, e.g. https://<app>.azurewebsites.net or a custom domain (Twilio signs the full URL it called; the Functions front end does not tell the app). Empty until known: the Twilio route answers 500 until it is set.')
+param publicBaseUrl string = ''
+
+@description('WASender API base URL (media decryption).')
+param wasenderApiUrl string = 'https://www.wasenderapi.com/api'
+
+@description('Endpoint of the Communication Services resource (https://<name>.communication.azure.com); empty when ACS is not used.')
+param acsEndpoint string = ''
+
+@description('Entra ID application (id or URI) that Event Grid requests its delivery tokens for; empty: no bearer authentication (the app then accepts only the URL secret acs-webhook-secret, and no subscription is deployed here).')
+param acsWebhookAudience string = ''
+
+@description('Entra ID tenant of that application.')
+param acsWebhookTenantId string = tenant().tenantId
+
+@description('Name of an EXISTING Communication Services resource whose Advanced Messaging events are archived; empty (the default) deploys no Event Grid subscription. It is deployed with Entra ID delivery authentication, so it needs acsWebhookAudience too. Deploy it only after the code is published and the secrets are set: Event Grid validates the endpoint when the subscription is created.')
+param communicationServicesName string = ''
+
+@description('Resource group of that Communication Services resource.')
+param communicationServicesResourceGroup string = resourceGroup().name
+
+@description('Event Grid delivery schema of the ACS subscription.')
+@allowed([
+  'CloudEventSchemaV1_0'
+  'EventGridSchema'
+])
+param acsEventSchema string = 'CloudEventSchemaV1_0'
+
 @description('Most instances Flex Consumption may scale out to.')
 @minValue(40)
 @maxValue(1000)
@@ -114,6 +145,7 @@ var suffix = take(uniqueString(resourceGroup().id, prefix), 8)
 var vaultSuffix = empty(keyVaultNameSeed) ? suffix : take(uniqueString(resourceGroup().id, prefix, keyVaultNameSeed), 8)
 var names = {
   appIdentity: 'id-${prefix}-app-${suffix}'
+  retentionIdentity: 'id-${prefix}-ret-${suffix}'
   encryptionIdentity: 'id-${prefix}-cmk-${suffix}'
   workspace: 'log-${prefix}-${suffix}'
   appInsights: 'appi-${prefix}-${suffix}'
@@ -149,6 +181,11 @@ var tierAndSku = '${archiveTier}/${archiveSkuName}'
 
 // Route prefix comes from host.json (extensions.http.routePrefix).
 var webhookPath = '/api/webhooks/meta'
+var providerWebhookPaths = {
+  wasender: '/api/webhooks/wasender'
+  twilio: '/api/webhooks/twilio'
+  acs: '/api/webhooks/acs'
+}
 
 module identities 'modules/identities.bicep' = {
   name: 'identities'
@@ -156,6 +193,7 @@ module identities 'modules/identities.bicep' = {
     location: location
     tags: tags
     appIdentityName: names.appIdentity
+    retentionIdentityName: names.retentionIdentity
     encryptionIdentityName: names.encryptionIdentity
   }
 }
@@ -257,8 +295,44 @@ module peopleAccess 'modules/people-access.bicep' = {
     poisonQueueName: 'ingest-poison'
     tableNames: archiveStorage.outputs.tableNames
     failuresTableName: 'IndexFailures'
+    // Where versions carry legal holds: records, the raw bodies they come from, media.
+    holdContainerNames: [
+      'raw'
+      'records'
+      'media'
+    ]
+    holdsTableName: 'Holds'
     adminsGroupPrincipalId: adminsGroupPrincipalId
     auditorsGroupPrincipalId: auditorsGroupPrincipalId
+  }
+}
+
+// Disposal and legal holds: the retention identity, and the optional retention
+// operators group (admins' hold roles are in people-access).
+module retentionAccess 'modules/retention-access.bicep' = {
+  name: 'retention-access'
+  params: {
+    accountName: archiveStorage.outputs.accountName
+    recordContainerNames: [
+      'raw'
+      'records'
+      'media'
+    ]
+    sealsContainerName: 'seals'
+    prunedTableNames: [
+      'IndexByMessage'
+      'IndexByParticipant'
+      'IndexByConversation'
+      'IndexByDay'
+    ]
+    keptTableNames: [
+      'IndexFailures'
+      'Holds'
+    ]
+    holdsTableName: 'Holds'
+    retentionPrincipalId: identities.outputs.retentionPrincipalId
+    createOnlyRoleId: archiveStorage.outputs.createOnlyRoleId
+    retentionOperatorsGroupPrincipalId: retentionOperatorsGroupPrincipalId
   }
 }
 
@@ -272,6 +346,8 @@ module functionApp 'modules/function-app.bicep' = {
     appIdentityId: identities.outputs.appIdentityId
     appClientId: identities.outputs.appClientId
     appPrincipalId: identities.outputs.appPrincipalId
+    retentionIdentityId: identities.outputs.retentionIdentityId
+    retentionClientId: identities.outputs.retentionClientId
     hostAccountName: hostStorage.outputs.accountName
     deploymentContainerUrl: hostStorage.outputs.deploymentContainerUrl
     archiveAccountName: archiveStorage.outputs.accountName
@@ -288,6 +364,11 @@ module functionApp 'modules/function-app.bicep' = {
     graphUrl: graphUrl
     mediaHostAllowlist: mediaHostAllowlist
     outboundSenderIds: outboundSenderIds
+    publicBaseUrl: publicBaseUrl
+    wasenderApiUrl: wasenderApiUrl
+    acsEndpoint: acsEndpoint
+    acsWebhookAudience: acsWebhookAudience
+    acsWebhookTenantId: acsWebhookTenantId
     workspaceId: monitoring.outputs.workspaceId
     logArchiveAccountId: logArchive.outputs.accountId
     maximumInstanceCount: maximumInstanceCount
@@ -295,8 +376,35 @@ module functionApp 'modules/function-app.bicep' = {
   }
 }
 
+// ACS (optional): an Event Grid system topic on the existing Communication Services
+// resource, a subscription to the two Advanced Messaging events delivered to the app,
+// and the app identity's role to download ACS media.
+// Entra ID delivery only: a URL secret would have to pass through the template (a
+// subscription with one is created by hand, docs/providers.md).
+module acsEvents 'modules/acs-events.bicep' = if (!empty(communicationServicesName) && !empty(acsWebhookAudience)) {
+  name: 'acs-events'
+  scope: resourceGroup(communicationServicesResourceGroup)
+  params: {
+    communicationServicesName: communicationServicesName
+    systemTopicName: 'egst-${prefix}-acs-${suffix}'
+    tags: tags
+    endpointUrl: 'https://${functionApp.outputs.defaultHostName}${providerWebhookPaths.acs}'
+    audience: acsWebhookAudience
+    tenantId: acsWebhookTenantId
+    deliverySchema: acsEventSchema
+    appPrincipalId: identities.outputs.appPrincipalId
+  }
+}
+
 @description('Point the Meta webhook (callback URL) here.')
 output webhookUrl string = 'https://${functionApp.outputs.defaultHostName}${webhookPath}'
+
+@description('Webhook URLs of the other providers (WASender webhook, Twilio messaging and status callbacks, ACS Event Grid endpoint). Twilio must call exactly publicBaseUrl + its path.')
+output providerWebhookUrls object = {
+  wasender: 'https://${functionApp.outputs.defaultHostName}${providerWebhookPaths.wasender}'
+  twilio: '${empty(publicBaseUrl) ? 'https://${functionApp.outputs.defaultHostName}' : publicBaseUrl}${providerWebhookPaths.twilio}'
+  acs: 'https://${functionApp.outputs.defaultHostName}${providerWebhookPaths.acs}'
+}
 
 @description('Host account: Functions runtime, task hub, deployment package.')
 output hostStorageAccountName string = hostStorage.outputs.accountName

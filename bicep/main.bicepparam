@@ -28,6 +28,9 @@ param archiveSkuName = 'Standard_GRS'
 // Entra ID group object ids (az ad group show -g <name> --query id -o tsv).
 param adminsGroupPrincipalId = ''
 param auditorsGroupPrincipalId = ''
+// Retention operators: may delete expired versions (`wa-archive retention run`), never
+// set or clear legal holds; empty grants nothing (the retention timer needs no group).
+param retentionOperatorsGroupPrincipalId = ''
 
 param logRetentionDays = 365
 
@@ -41,3 +44,16 @@ param outboundSenderIds = ''
 param maxWebhookBytes = 1048576
 param maxMediaBytes = 104857600
 param graphUrl = 'https://graph.facebook.com/v21.0'
+
+// Providers besides Meta (docs/providers.md). Their secrets go into Key Vault, never here.
+// The public https base URL providers call (Twilio signs the full URL); empty: the Twilio
+// route answers 500 until it is set (redeploy with the functionApp's URL or a custom domain).
+param publicBaseUrl = ''
+param wasenderApiUrl = 'https://www.wasenderapi.com/api'
+// ACS: the resource endpoint (media), the Entra ID application Event Grid's delivery
+// tokens are issued for, and the existing resource whose events to subscribe to
+// (empty: no Event Grid subscription is deployed; deploy it after the code is published).
+param acsEndpoint = ''
+param acsWebhookAudience = ''
+param communicationServicesName = ''
+param acsEventSchema = 'CloudEventSchemaV1_0'

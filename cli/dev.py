@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.names import (
+    SETTING_ACS_WEBHOOK_SECRET,
     SETTING_APP_SECRET,
     SETTING_ARCHIVE_STORAGE,
     SETTING_CUSTODY_MAC_KEY,
@@ -26,9 +27,13 @@ from archive.names import (
     SETTING_MANIFEST_KEY_ID,
     SETTING_MAX_WEBHOOK_BYTES,
     SETTING_POISON_DRAIN_SCHEDULE,
+    SETTING_PUBLIC_BASE_URL,
+    SETTING_RETENTION_SCHEDULE,
     SETTING_SEAL_SCHEDULE,
+    SETTING_TWILIO_AUTH_TOKEN,
     SETTING_VERIFY_SCHEDULE,
     SETTING_VERIFY_TOKEN,
+    SETTING_WASENDER_WEBHOOK_SECRET,
 )
 from devhost.azurite import REPO_ROOT, Azurite, AzuriteError, PortInUse
 from devhost.config import BODY_LIMIT_SETTING, ConfigError
@@ -36,12 +41,19 @@ from devhost.discovery import DiscoveryError
 from devhost.host import DEFAULT_PORT, DEFAULT_RPC_PORT, LOOPBACK, DevHost
 from devhost.keys import FUNCTION_KEY_SETTING, MASTER_KEY_SETTING
 from ingest.housekeeping import DEFAULT_POISON_DRAIN_SCHEDULE
+from ingest.retention_timer import DEFAULT_RETENTION_SCHEDULE
 from orchestrations.seal_day import DEFAULT_SEAL_SCHEDULE
 from orchestrations.verify_run import DEFAULT_VERIFY_SCHEDULE
 from storage.settings import DEFAULT_GRAPH_URL, DEFAULT_MAX_WEBHOOK_BYTES
 from storage.signing import generate_key_file
 
 WEBHOOK_ROUTE = "webhooks/meta"
+# Issue 13: how each other provider authenticates its deliveries, as `wa-archive dev` prints it.
+PROVIDER_ROUTES = (
+    ("wasender", "X-Webhook-Signature: <WASENDER_WEBHOOK_SECRET>", ""),
+    ("twilio", "X-Twilio-Signature over PUBLIC_BASE_URL + path + form, TWILIO_AUTH_TOKEN", ""),
+    ("acs", "Event Grid; URL secret", "?secret=<ACS_WEBHOOK_SECRET>"),
+)
 AZURITE_DEFAULT_PORTS = (10000, 10001, 10002)
 SETTINGS_FILE = "settings.json"
 SEAL_KEY_FILE = "seal-signing-key.pem"
@@ -53,6 +65,10 @@ GENERATED: dict[str, Callable[[], str]] = {
     MASTER_KEY_SETTING: lambda: secrets.token_urlsafe(32),
     # The app MACs what it cannot keep verbatim (e.g. outbound captures) under this key.
     SETTING_CUSTODY_MAC_KEY: lambda: secrets.token_hex(32),
+    # Issue 13 providers: what a developer signs local test deliveries with.
+    SETTING_WASENDER_WEBHOOK_SECRET: lambda: secrets.token_hex(32),
+    SETTING_TWILIO_AUTH_TOKEN: lambda: secrets.token_hex(16),  # Twilio's: 32 hex characters
+    SETTING_ACS_WEBHOOK_SECRET: lambda: secrets.token_urlsafe(32),
 }
 _SECRET_NAME = re.compile(r"SECRET|TOKEN|KEY|PASSWORD", re.IGNORECASE)
 _SECRET_PART = re.compile(
@@ -83,6 +99,7 @@ def load_or_create_settings(path: Path) -> dict[str, str]:
     settings.setdefault(SETTING_POISON_DRAIN_SCHEDULE, DEFAULT_POISON_DRAIN_SCHEDULE)
     settings.setdefault(SETTING_SEAL_SCHEDULE, DEFAULT_SEAL_SCHEDULE)
     settings.setdefault(SETTING_VERIFY_SCHEDULE, DEFAULT_VERIFY_SCHEDULE)
+    settings.setdefault(SETTING_RETENTION_SCHEDULE, DEFAULT_RETENTION_SCHEDULE)
     if SETTING_MANIFEST_KEY_ID not in settings:
         # Locally the daily seals are signed with a P-256 key file (Key Vault in Azure).
         key_file = path.parent / SEAL_KEY_FILE
@@ -164,10 +181,15 @@ def _storage_from_env() -> tuple[str, str]:
 
 
 def _announce(host: DevHost, settings: dict[str, str], settings_path: Path) -> None:
+    # With --port 0 the URL is known only now; the app (in this process) reads it at use.
+    os.environ.setdefault(SETTING_PUBLIC_BASE_URL, host.url)
+    settings.setdefault(SETTING_PUBLIC_BASE_URL, os.environ[SETTING_PUBLIC_BASE_URL])
     lines = [
         f"wa-archive dev: serving {len(host.specs)} function(s) from {host.app_target}",
         f"  webhook URL:   {host.url}/{host.config.route_prefix}/{WEBHOOK_ROUTE}"
         "  (signed with WHATSAPP_APP_SECRET; no key)",
+        *(f"  {name + ' URL:':<15}{host.url}/{host.config.route_prefix}/webhooks/{name}{query}"
+          f"  ({how})" for name, how, query in PROVIDER_ROUTES),
         f"  outbound URL:  {host.url}/{host.config.route_prefix}/outbound"
         f"  (FUNCTION level: add ?code=<{FUNCTION_KEY_SETTING}>)",
         f"  settings file: {settings_path}",
@@ -215,7 +237,13 @@ def run(args: argparse.Namespace) -> int:
             else:
                 os.environ.setdefault(name, value)
         host = DevHost(args.app, port=args.port, rpc_port=args.rpc_port, host=LOOPBACK)
+        if args.port:
+            # Twilio signs the URL it calls; locally that is devhost itself. Not saved:
+            # the port may differ on the next run (a real setting still wins).
+            os.environ.setdefault(SETTING_PUBLIC_BASE_URL, f"http://{LOOPBACK}:{args.port}")
         effective = {name: os.environ[name] for name in settings}
+        if SETTING_PUBLIC_BASE_URL in os.environ:
+            effective[SETTING_PUBLIC_BASE_URL] = os.environ[SETTING_PUBLIC_BASE_URL]
         asyncio.run(serve(host, announce=lambda h: _announce(h, effective, settings_path)))
     except PortInUse as exc:
         print(

@@ -18,6 +18,9 @@ SUBCOMMAND_MODULES = (
     "cli.admin_commands",
     "cli.custody",
     "cli.evidence",
+    "cli.export",
+    "cli.holds",
+    "cli.retention",
     "cli.tui_command",
 )
 

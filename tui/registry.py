@@ -14,6 +14,7 @@ from tui.screens.audit import AuditScreen
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.evidence import EvidenceScreen
 from tui.screens.failures import FailuresScreen
+from tui.screens.holds import HoldsScreen
 from tui.screens.search import SearchScreen
 
 
@@ -37,4 +38,5 @@ SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("audit", "a", "Audit", "who did what", AuditScreen),
     ScreenSpec("evidence", "e", "Evidence",
                "daily signed seals and the latest verification run", EvidenceScreen),
+    ScreenSpec("holds", "h", "Holds", "legal-hold matters: place, release", HoldsScreen),
 )

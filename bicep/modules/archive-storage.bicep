@@ -94,6 +94,18 @@ var tableNames = [
   'IndexByConversation'
   'IndexByDay'
   'IndexFailures'
+  'Holds'
+]
+// The tables the app identity writes: every one but Holds (legal-hold matters),
+// which only the retention identity and admins reach (retention-access.bicep,
+// people-access.bicep). It must stay the start of tableNames, in the same order:
+// the app's assignments below index `tables` by position (tests/bicep checks it).
+var appTableNames = [
+  'IndexByMessage'
+  'IndexByParticipant'
+  'IndexByConversation'
+  'IndexByDay'
+  'IndexFailures'
 ]
 
 // Built-in role definition ids (learn.microsoft.com "Azure built-in roles").
@@ -202,8 +214,8 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
   name: 'default'
   properties: {
     isVersioningEnabled: true
-    // Soft delete is a second net for the rare delete the planned retention
-    // job will make after expiry; nothing under retention can be deleted.
+    // Soft delete is a second net for the deletes the retention job makes after
+    // expiry (docs/retention.md); nothing under retention can be deleted.
     deleteRetentionPolicy: {
       enabled: true
       days: 30
@@ -244,8 +256,8 @@ resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-
 }]
 
 // Tiering only. Lifecycle management cannot delete blobs that are under an
-// immutability policy, so it has no delete action here: expiry is left to a
-// retention job that honours legal holds (planned, not built yet).
+// immutability policy, so it has no delete action here: expiry is the app's
+// retention job, which honours legal holds (ingest/retention_timer.py).
 resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
   parent: account
   name: 'default'
@@ -300,7 +312,8 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
 // Likewise a create-only write to a name that exists may come back as 403
 // (AuthorizationPermissionMismatch: it would need `blobs/write`) rather than
 // 409; storage/blobs.py should then treat it as "exists" once a read confirms it.
-// No delete: expired versions are removed by a separate, audited job identity.
+// No delete: expired versions are removed under a separate retention identity
+// (retention-access.bicep).
 resource appCreateOnlyRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(resourceGroup().id, accountName, 'wa-archive-app-create-only')
   properties: {
@@ -373,7 +386,7 @@ resource appQueueAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   }
 }]
 
-resource appTableAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in tableNames: {
+resource appTableAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in appTableNames: {
   name: guid(tables[i].id, appPrincipalId, storageTableDataContributor)
   scope: tables[i]
   properties: {
@@ -433,3 +446,5 @@ output tableEndpoint string = account.properties.primaryEndpoints.table
 output containerNames array = containerNames
 output queueNames array = queueNames
 output tableNames array = tableNames
+// The read + create-only blob role, also given to the retention identity on `seals`.
+output createOnlyRoleId string = appCreateOnlyRole.id

@@ -25,6 +25,12 @@ param appClientId string
 @description('Principal id of the Function app identity.')
 param appPrincipalId string
 
+@description('Resource id of the retention identity (disposal and legal holds).')
+param retentionIdentityId string
+
+@description('Client id of the retention identity.')
+param retentionClientId string
+
 @description('Host storage account name (AzureWebJobsStorage).')
 param hostAccountName string
 
@@ -73,6 +79,21 @@ param mediaHostAllowlist string
 @description('Comma-separated business phone-number ids outbound captures may come from.')
 param outboundSenderIds string
 
+@description('Public https base URL providers call (Twilio signs the full URL); empty: the Twilio route answers 500 until it is set.')
+param publicBaseUrl string
+
+@description('WASender API base URL (decrypt-media).')
+param wasenderApiUrl string
+
+@description('Communication Services endpoint media are downloaded from; empty when ACS is not used.')
+param acsEndpoint string
+
+@description('Entra ID audience (application id or URI) of the bearer tokens Event Grid sends; empty: no bearer authentication.')
+param acsWebhookAudience string
+
+@description('Entra ID tenant that issues those tokens.')
+param acsWebhookTenantId string
+
 @description('Log Analytics workspace that receives the Function app logs.')
 param workspaceId string
 
@@ -100,6 +121,13 @@ var secretReferences = {
   WHATSAPP_ACCESS_TOKEN: 'whatsapp-access-token'
   WHATSAPP_VERIFY_TOKEN: 'whatsapp-verify-token'
   CUSTODY_MAC_KEY: 'custody-mac-key'
+  // Issue 13 providers. A provider the firm does not use still gets a random value
+  // (docs/providers.md): its route then refuses everything with 401.
+  WASENDER_WEBHOOK_SECRET: 'wasender-webhook-secret'
+  WASENDER_API_KEY: 'wasender-api-key'
+  TWILIO_AUTH_TOKEN: 'twilio-auth-token'
+  TWILIO_ACCOUNT_SID: 'twilio-account-sid'
+  ACS_WEBHOOK_SECRET: 'acs-webhook-secret'
 }
 
 // Built-in role definition id (learn.microsoft.com "Azure built-in roles").
@@ -125,6 +153,19 @@ var appSettings = {
   WHATSAPP_VERIFY_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretReferences.WHATSAPP_VERIFY_TOKEN}/)'
   // MACs bodies that carry no provider signature (outbound captures); only the app reads it.
   CUSTODY_MAC_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretReferences.CUSTODY_MAC_KEY}/)'
+  // WASender's X-Webhook-Signature is this secret itself; only its MAC-based custody is stored.
+  WASENDER_WEBHOOK_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretReferences.WASENDER_WEBHOOK_SECRET}/)'
+  WASENDER_API_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretReferences.WASENDER_API_KEY}/)'
+  WASENDER_API_URL: wasenderApiUrl
+  TWILIO_AUTH_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretReferences.TWILIO_AUTH_TOKEN}/)'
+  TWILIO_ACCOUNT_SID: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretReferences.TWILIO_ACCOUNT_SID}/)'
+  PUBLIC_BASE_URL: publicBaseUrl
+  ACS_ENDPOINT: acsEndpoint
+  ACS_WEBHOOK_AUDIENCE: acsWebhookAudience
+  ACS_WEBHOOK_TENANT_ID: acsWebhookTenantId
+  // Empty: the app reads the tenant's Entra ID discovery keys.
+  ACS_WEBHOOK_KEYS_URL: ''
+  ACS_WEBHOOK_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretReferences.ACS_WEBHOOK_SECRET}/)'
   MEDIA_HOST_ALLOWLIST: mediaHostAllowlist
   OUTBOUND_SENDER_IDS: outboundSenderIds
   // The poison-drain timer reads its schedule from this setting (%...% binding
@@ -134,6 +175,14 @@ var appSettings = {
   // the same defaults as orchestrations/seal_day.py and verify_run.py.
   SEAL_SCHEDULE: '0 30 1 * * *'
   VERIFY_SCHEDULE: '0 30 3 * * *'
+  // Retention expiry, daily at 04:30 UTC: after the day's seal and its verification.
+  RETENTION_SCHEDULE: '0 30 4 * * *'
+  // How long an instance trusts its cached list of in-force legal holds: a new hold
+  // binds newly archived events within this many seconds (at most 60).
+  HOLD_CACHE_SECONDS: '60'
+  // The retention and legal-hold code picks its own identity by this id
+  // (storage/clients.py retention_account); everything else stays on the app identity.
+  RETENTION_IDENTITY_CLIENT_ID: retentionClientId
   WHATSAPP_GRAPH_URL: graphUrl
   ARCHIVE_RETENTION_DAYS: string(retentionDays)
   MAX_WEBHOOK_BYTES: string(maxWebhookBytes)
@@ -177,8 +226,12 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   kind: 'functionapp,linux'
   identity: {
     type: 'UserAssigned'
+    // The retention identity rides along for the retention timer and the legal holds
+    // set at archive time; Key Vault references, the deployment package and
+    // AZURE_CLIENT_ID all name the app identity.
     userAssignedIdentities: {
       '${appIdentityId}': {}
+      '${retentionIdentityId}': {}
     }
   }
   properties: {

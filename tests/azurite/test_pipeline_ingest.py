@@ -7,7 +7,7 @@ import hashlib
 import inspect
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import azure.functions as func
@@ -193,7 +193,9 @@ def test_outbound_capture_is_enqueued(conn: str) -> None:
     drain(conn)
     doc: dict[str, Any] = {
         "message_id": f"wamid.{uuid.uuid4().hex}", "to": "15551234567",
-        "from": webhooks.PHONE_NUMBER_ID, "timestamp": "2026-11-26T12:00:00Z",
+        # Outbound captures must be at most 7 days old: a time relative to now.
+        "from": webhooks.PHONE_NUMBER_ID,
+        "timestamp": (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "type": "text", "content": {"text": "Your statement is ready"},
     }
     body = json.dumps(doc).encode()

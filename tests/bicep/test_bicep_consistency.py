@@ -111,13 +111,9 @@ def test_every_deployed_setting_is_read_by_someone() -> None:
     assert unknown == set()
 
 
-# DESIGN.md already names the settings of providers still to come (issue 13: WASender,
-# Twilio, and the public URL Twilio signs). They join names.py, Bicep and the code
-# together when their adapters land; until then they are listed here, not deployed.
-PENDING_PROVIDER_SETTINGS = frozenset({
-    "WASENDER_WEBHOOK_SECRET", "WASENDER_API_KEY", "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID",
-    "PUBLIC_BASE_URL",
-})
+# Settings DESIGN.md names before names.py, Bicep and the code have them: they join all
+# three together. Issue 13 (WASender, Twilio, ACS, PUBLIC_BASE_URL) has landed; none pend.
+PENDING_PROVIDER_SETTINGS: frozenset[str] = frozenset()
 
 
 def test_design_settings_table_matches_names_py() -> None:

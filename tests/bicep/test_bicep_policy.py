@@ -260,6 +260,7 @@ def test_function_identity_roles_are_scoped_narrowly() -> None:
         ("keyvault.bicep", "manifestKey"): {roles.CUSTOM},
         ("keyvault.bicep", "vault"): {roles.KV_SECRETS_USER},
         ("function-app.bicep", "appInsights"): {roles.MONITORING_METRICS_PUBLISHER},
+        ("acs-events.bicep", "communication"): {roles.CUSTOM},
     }
 
 

@@ -229,12 +229,18 @@ def test_no_template_comment_says_arm_cannot_lock() -> None:
 # --- item 12: nothing unbuilt is described as running ------------------------------
 
 
-def test_templates_call_unbuilt_jobs_planned() -> None:
+def test_templates_describe_the_retention_job_as_built() -> None:
+    # Issue 11 built it: no template may still call it planned, and the lifecycle
+    # comment must say where expiry happens instead of a delete rule.
+    mentions = 0
     for path in bicep_files():
         text = path.read_text(encoding="utf-8")
-        assert "app's retention job" not in text and "daily manifests" not in text, path.name
+        assert "daily manifests" not in text, path.name
         for match in re.finditer(r"retention job", text):
-            assert "planned" in text[max(0, match.start() - 120) : match.end() + 120], path.name
+            mentions += 1
+            near = text[max(0, match.start() - 120) : match.end() + 120]
+            assert "planned" not in near and "not built" not in near, path.name
+    assert mentions >= 2
 
 
 # --- item 3: the documented deployer roles can create what the templates create ---

@@ -183,15 +183,15 @@ def test_references_are_refreshed_and_every_one_must_read_resolved() -> None:
     assert '"$REFS/refresh?api-version=2022-03-01"' in text
     assert "--method post" in text
     assert "properties.status=='Resolved'" in text
-    assert '[ "$RESOLVED" = 4 ]' in text
+    assert '[ "$RESOLVED" = 9 ]' in text
 
 
-def test_four_references_is_what_the_template_deploys() -> None:
+def test_nine_references_is_what_the_template_deploys() -> None:
     from tests.bicep.bicep_tree import MODULES, parse
 
     settings = parse(MODULES / "function-app.bicep")["variables"]["appSettings"]["value"]
     references = [v for v in settings.values() if str(v).startswith("@Microsoft.KeyVault(")]
-    assert len(references) == 4
+    assert len(references) == 9
 
 
 def test_publish_builds_remotely_from_a_zip_that_honours_funcignore() -> None:
@@ -236,13 +236,12 @@ def test_lock_step_warns_that_the_template_locks_without_asking() -> None:
     assert "ARM templates cannot lock" not in text
 
 
-def test_unbuilt_features_are_called_planned() -> None:
+def test_built_features_are_not_called_planned() -> None:
     text = doc()
-    assert "**planned**" in text
-    assert "app's retention job" not in text
-    # The retention job is not built yet (issue 11); the daily seals are (issue 10).
+    # The daily seals (issue 10) and the retention job (issue 11) are built.
+    assert "**planned**" not in text
     for line in logical_lines(text):
         if "retention job" in line.lower():
-            at = text.index(line)
-            assert "planned" in text[max(0, at - 400): at + len(line) + 200].lower(), line
+            assert "planned" not in line.lower() and "not built" not in line.lower(), line
     assert "seals are built" in text and "evidence.md" in text
+    assert "retention.md" in text and "holds.md" in text

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input, Select, Static
 
 from admin.audit import recent_entries
 from admin.backlog import backlog
@@ -175,6 +175,27 @@ async def test_search_by_participant_and_date_range_then_open_detail(archive: Ar
     assert [a["action"] for a in actions] == ["show", "search"]
     assert actions[1]["target"]["query"]["participant"] == customer
     assert actions[0]["target"] == {"message_id": wamids[3]}
+
+
+async def test_search_filters_by_provider(archive: Archive) -> None:
+    customer = seed.new_customer()
+    wamid = seed.new_wamid()
+    seed.archive_body(webhooks.text_message(wamid, customer, ts(0)))
+    app = ArchiveAdminApp(archive, refresh_seconds=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, SearchScreen)
+        screen.query_one("#participant", Input).value = customer
+        found = {}
+        for provider in ("meta", "twilio"):
+            screen.query_one("#provider", Select).value = provider
+            screen.query_one("#participant", Input).focus()
+            await pilot.press("enter")
+            await settle(app, pilot)
+            found[provider] = [r["message_id"] for r in screen.rows]
+    assert found == {"meta": [wamid], "twilio": []}
 
 
 async def test_detail_timeline_follows_provider_time(archive: Archive) -> None:

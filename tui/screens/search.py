@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Select
 
 from admin.actions import audited_search
 from admin.connection import AdminError
-from admin.search import SearchPage, SearchQuery
+from admin.search import PROVIDERS, SearchPage, SearchQuery
 from tui.columns import Column, utc_time
 from tui.screens.base import AdminScreen, StatusLine
 from tui.screens.detail import DetailScreen
@@ -81,6 +81,7 @@ class SearchScreen(AdminScreen):
         Binding("ctrl+s", "search", "Search"),
         Binding("ctrl+n", "next_page", "Next page"),
         Binding("ctrl+b", "first_page", "First page"),
+        Binding("ctrl+o", "export", "Export"),  # ctrl+e is the Input's end-of-line
     ]
 
     def __init__(self) -> None:
@@ -103,6 +104,7 @@ class SearchScreen(AdminScreen):
                 [("inbound", "inbound"), ("outbound", "outbound")],
                 prompt="direction", id="direction",
             )
+            yield Select([(p, p) for p in PROVIDERS], prompt="provider", id="provider")
         yield FittedTable(COLUMNS, id="results")
         yield Facts("Enter in a field searches; Enter on a row opens the message",
                     more="Enter opens the message", id="strip")
@@ -122,6 +124,7 @@ class SearchScreen(AdminScreen):
 
     def build_query(self) -> SearchQuery:
         direction = self.query_one("#direction", Select).value
+        provider = self.query_one("#provider", Select).value
         return SearchQuery(
             participant=self._value("participant"),
             message_id=self._value("message_id"),
@@ -129,6 +132,7 @@ class SearchScreen(AdminScreen):
             start=parse_time(self._value("start") or "", end=False),
             end=parse_time(self._value("end") or "", end=True),
             direction=direction if isinstance(direction, str) else None,
+            provider=provider if isinstance(provider, str) else None,
         )
 
     def on_input_submitted(self, _event: Input.Submitted) -> None:
@@ -194,3 +198,17 @@ class SearchScreen(AdminScreen):
         index = event.cursor_row
         if 0 <= index < len(self.rows):
             self.app.push_screen(DetailScreen(str(self.rows[index]["message_id"])))
+
+    def action_export(self) -> None:
+        """Export the searched participant, or the selected row's conversation."""
+        from tui.screens.export import ExportScreen, scope_choices
+
+        try:
+            start = parse_time(self._value("start") or "", end=False)
+            end = parse_time(self._value("end") or "", end=True)
+        except AdminError as exc:
+            self.status.show_error(exc)
+            return
+        choices = scope_choices(self._value("participant"), self.selected(),
+                                start.date() if start else None, end.date() if end else None)
+        self.app.push_screen(ExportScreen(choices))
