@@ -97,6 +97,32 @@ class StatusInfo:
 
 
 @dataclass(frozen=True)
+class Normalized:
+    """One provider message mapped onto a canonical kind, type, content and media list.
+
+    Every provider adapter (meta/, wasender/, twilio/, acs/) normalizes into this before
+    its parser adds the parties, ids and time that make a CanonicalEvent.
+    """
+
+    kind: EventKind
+    type: str
+    content: dict[str, Any] = field(default_factory=dict)
+    media: tuple[MediaRef, ...] = ()
+
+
+def reaction_content(target: str | None, emoji: str | None) -> dict[str, Any]:
+    """The canonical content of a reaction; an empty emoji is the reaction taken back.
+
+    One shape for every provider, so search, transcripts and RSMF read reactions alike.
+    """
+    return {
+        "reaction": {"message_id": target, "emoji": emoji or ""},
+        "referenced_message_id": target,
+        "reaction_removed": not emoji,
+    }
+
+
+@dataclass(frozen=True)
 class CanonicalEvent:
     provider: str
     event: EventKind

@@ -10,24 +10,15 @@ kept verbatim as the record's fragment.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from archive.events import MEDIA_KINDS, EventKind, MediaRef
+from archive.events import MEDIA_KINDS, MediaRef, Normalized, reaction_content
 from archive.meta.shapes import obj, pick, text
 
 # ACS spells interactive reply types in camelCase; Meta's (and the archive's) are snake_case.
 _INTERACTIVE_TYPES = {"buttonReply": "button_reply", "listReply": "list_reply"}
 # Not a documented ACS type, but WhatsApp has voice notes: kept as audio, flagged as voice.
 _VOICE = "voice"
-
-
-@dataclass(frozen=True)
-class Normalized:
-    kind: EventKind
-    type: str
-    content: dict[str, Any] = field(default_factory=dict)
-    media: tuple[MediaRef, ...] = ()
 
 
 def _kind_of_mime(mime: str | None) -> str:
@@ -77,13 +68,8 @@ def _interactive(data: dict[str, Any]) -> dict[str, Any]:
 
 def _reaction(data: dict[str, Any]) -> dict[str, Any]:
     body = obj(data, "reaction")
-    emoji = text(body, "emoji")
-    return {
-        "reaction": {"message_id": text(body, "messageId"), "emoji": emoji or ""},
-        "referenced_message_id": text(body, "messageId"),
-        # As on Meta: an empty emoji is the customer taking a reaction back.
-        "reaction_removed": not emoji,
-    }
+    # As on Meta: an empty emoji is the customer taking a reaction back.
+    return reaction_content(text(body, "messageId"), text(body, "emoji"))
 
 
 def _common(data: dict[str, Any]) -> dict[str, Any]:

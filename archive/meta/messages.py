@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from archive.events import MEDIA_KINDS, EventKind, MediaRef
+from archive.events import MEDIA_KINDS, MediaRef, Normalized, reaction_content
 from archive.meta.shapes import dicts, items, obj, pick, text
 from archive.timestamps import from_unix_seconds, iso_utc
 
 _CONTEXT_KEYS = ("from", "id", "forwarded", "frequently_forwarded", "referred_product")
-
-
-@dataclass(frozen=True)
-class Normalized:
-    kind: EventKind
-    type: str
-    content: dict[str, Any] = field(default_factory=dict)
-    media: tuple[MediaRef, ...] = ()
 
 
 def _media(message: dict[str, Any], kind: str) -> tuple[dict[str, Any], tuple[MediaRef, ...]]:
@@ -76,13 +67,8 @@ def _interactive(message: dict[str, Any], legacy_calls: bool = False) -> dict[st
 
 def _reaction(message: dict[str, Any]) -> dict[str, Any]:
     body = obj(message, "reaction")
-    emoji = text(body, "emoji")
-    return {
-        "reaction": {"message_id": text(body, "message_id"), "emoji": emoji or ""},
-        "referenced_message_id": text(body, "message_id"),
-        # Meta sends an empty emoji when the customer removes a reaction.
-        "reaction_removed": not emoji,
-    }
+    # Meta sends an empty emoji when the customer removes a reaction.
+    return reaction_content(text(body, "message_id"), text(body, "emoji"))
 
 
 def _simple_content(

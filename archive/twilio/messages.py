@@ -13,10 +13,9 @@ know (a future "reaction", say) is archived as ``unknown:<type>`` with its conte
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from archive.events import EventKind, MediaRef
+from archive.events import MediaRef, Normalized
 from archive.twilio.fields import coordinate, flag, party
 from archive.twilio.form import Params, first, present
 from archive.twilio.media import media_entries, media_kind
@@ -34,14 +33,6 @@ _REFERRAL_FIELDS = (
     ("ReferralMediaContentType", "media_type"), ("ReferralMediaUrl", "media_url"),
     ("ReferralCtwaClid", "ctwa_clid"),
 )
-
-
-@dataclass(frozen=True)
-class Inbound:
-    kind: EventKind
-    type: str
-    content: dict[str, Any] = field(default_factory=dict)
-    media: tuple[MediaRef, ...] = ()
 
 
 def _picked(params: Params, names: tuple[tuple[str, str], ...]) -> dict[str, str]:
@@ -107,7 +98,7 @@ def _inferred_type(params: Params, media: tuple[MediaRef, ...]) -> str:
     return "text"
 
 
-def normalize_inbound(params: Params, problems: list[str]) -> Inbound:
+def normalize_inbound(params: Params, problems: list[str]) -> Normalized:
     """Kind, type, content and media refs of one incoming message; never raises."""
     declared = (present(params, "MessageType") or "").strip().lower()
     media = tuple(
@@ -133,5 +124,5 @@ def normalize_inbound(params: Params, problems: list[str]) -> Inbound:
         content.update(_button(params, message_type))
     if message_type not in KNOWN_MESSAGE_TYPES:
         problems.append(f"MessageType {message_type[:40]!r} not recognized; archived as unknown")
-        return Inbound("unknown", f"unknown:{message_type}", content, media)
-    return Inbound("message", message_type, content, media)
+        return Normalized("unknown", f"unknown:{message_type}", content, media)
+    return Normalized("message", message_type, content, media)

@@ -9,10 +9,10 @@ wrappers (``ephemeralMessage``, ``viewOnceMessage`` ...), beside metadata such a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from archive.events import EventKind, MediaRef
+from archive.events import MediaRef, Normalized, reaction_content
 from archive.meta.shapes import dicts, items, obj, pick, text
 from archive.wasender.parties import clean_party
 
@@ -51,14 +51,6 @@ _KNOWN = (
     "protocolMessage", *_POLL_KEYS, "pollUpdateMessage", "buttonsResponseMessage",
     "listResponseMessage", "templateButtonReplyMessage", "interactiveResponseMessage",
 )
-
-
-@dataclass(frozen=True)
-class Normalized:
-    kind: EventKind
-    type: str
-    content: dict[str, Any] = field(default_factory=dict)
-    media: tuple[MediaRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -253,13 +245,9 @@ def _simple(key: str, body: Any) -> Normalized | None:
             {"name": text(c, "displayName"), "vcard": text(c, "vcard")}
             for c in dicts(items(body, "contacts"))]})
     if key == "reactionMessage":
-        target = text(obj(body, "key"), "id")
-        emoji = text(body, "text") or ""
-        return Normalized("reaction", "reaction", {
-            "reaction": {"message_id": target, "emoji": emoji},
-            "referenced_message_id": target,
-            "reaction_removed": not emoji,  # WhatsApp sends an empty text to remove one
-        })
+        # WhatsApp sends an empty text to remove a reaction.
+        return Normalized("reaction", "reaction",
+                          reaction_content(text(obj(body, "key"), "id"), text(body, "text")))
     if key in _POLL_KEYS:
         options = [text(o, "optionName") for o in dicts(items(body, "options"))]
         return Normalized("message", "poll", {"poll": {

@@ -22,11 +22,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from archive.canonical import canonical_json, sha256_hex
-from archive.events import CanonicalEvent, Direction, EventKind, MediaRef, StatusInfo
+from archive.events import (
+    CanonicalEvent,
+    Direction,
+    EventKind,
+    MediaRef,
+    Normalized,
+    StatusInfo,
+    reaction_content,
+)
 from archive.meta.body import load_body
 from archive.meta.shapes import dicts, items, obj, pick, text
 from archive.parse_result import ParseResult
-from archive.wasender.content import Normalized, normalize
+from archive.wasender.content import normalize
 from archive.wasender.parties import BUSINESS, Parties, clean_party, parties_of
 from archive.wasender.statuses import Status, receipt_status, status_value
 from archive.wasender.times import provider_time
@@ -257,13 +265,7 @@ def _reaction(b: _Builder, where: str, item: dict[str, Any]) -> None:
     message_id = b.message_id(where, own_key, item)
     from_me = _flag(own_key.get("fromMe"))
     parties = parties_of(own_key if "remoteJid" in own_key else target_key, from_me)
-    target = text(target_key, "id")
-    emoji = text(reaction, "text") or ""
-    content: dict[str, Any] = {
-        "reaction": {"message_id": target, "emoji": emoji},
-        "referenced_message_id": target,
-        "reaction_removed": not emoji,
-    }
+    content = reaction_content(text(target_key, "id"), text(reaction, "text"))
     time = b.time(content, reaction.get("senderTimestampMs"))
     b.add(kind="reaction", direction="outbound" if from_me else "inbound",
           message_id=message_id, parties=parties, time=time, type_="reaction",
