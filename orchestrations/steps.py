@@ -198,9 +198,9 @@ def media_event(payload: dict[str, Any]) -> CanonicalEvent:
     A provider's fetcher may need more than the content-free skeleton Durable history
     carries (WASender's mediaKey and URL live in the message itself), and a pointer that
     no signed body backs must not choose what is downloaded. So, as store_record does,
-    the event comes from the raw body the input points at. Inputs without a pointer
-    (refetch_media, and instances scheduled before the pointer was added) still carry
-    the skeleton, which is enough for Meta's id-based lookup.
+    the event comes from the raw body the input points at (archive_event and
+    refetch_media both pass it). Instances scheduled before the pointer was added still
+    carry only the skeleton, which is enough for Meta's id-based lookup.
     """
     if payload.get("raw") is not None and payload.get("event_ref") is not None:
         event, _ = verified_event(payload)
