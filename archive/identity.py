@@ -33,6 +33,16 @@ def event_instance_id(event: CanonicalEvent) -> str:
     return f"{provider}-{event.event}-{event_fingerprint(event)}"
 
 
+def scoped_id(prefix: str, scope: str | None, fragment: object) -> str:
+    """A stable id for a provider event that carries none: ``<prefix>-<32 hex>``.
+
+    Hashes ``fragment`` within ``scope`` (the body's sha256, or what else the caller
+    says makes it unique), so a redelivery repeats the id while the same fragment
+    elsewhere does not (it would otherwise be mistaken for a duplicate).
+    """
+    return f"{prefix}-{sha256_hex(canonical_json([scope, fragment]))[:32]}"
+
+
 def event_fingerprint(event: CanonicalEvent) -> str:
     """SHA-256 over the provider-derived fields (never receive time or storage paths)."""
     data = event.to_dict()

@@ -29,8 +29,8 @@ from typing import Any
 
 from archive.acs.envelope import Envelope, envelopes
 from archive.acs.messages import normalize_received
-from archive.canonical import canonical_json, sha256_hex
 from archive.events import CanonicalEvent, Direction, EventKind, StatusInfo
+from archive.identity import scoped_id
 from archive.meta.body import load_body
 from archive.meta.shapes import obj, text
 from archive.parse_result import ParseResult
@@ -80,7 +80,7 @@ class _Builder:
             self.problems.append(f"{env.path}: event without messageId")
         # From the event type and its verbatim data: a redelivery (in either schema)
         # repeats it, while another event differs at least in its time or parties.
-        return f"{prefix}-{sha256_hex(canonical_json([env.event_type, fragment]))[:32]}"
+        return scoped_id(prefix, env.event_type, fragment)
 
     def add(self, env: Envelope, *, event: EventKind, direction: Direction, message_id: str,
             sender: str | None, recipient: str | None, business: str, customer: str,

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from archive.canonical import canonical_json, sha256_hex
+from archive.canonical import sha256_hex
 from archive.dispatch import ItemRoute, dispatch_items
 from archive.events import CanonicalEvent, Direction, EventKind, StatusInfo
+from archive.identity import scoped_id
 from archive.meta.body import load_body
 from archive.meta.calls import CALL_EVENTS, CALL_TYPE, normalize_call
 from archive.meta.messages import normalize_message
@@ -71,8 +72,8 @@ class _Builder:
 
     def synthetic_id(self, prefix: str, fragment: object) -> str:
         # Scoped to the body: a redelivery repeats the id, the same error text in another
-        # webhook does not (it would otherwise be mistaken for a duplicate).
-        return f"{prefix}-{sha256_hex(canonical_json([self.body_sha256, fragment]))[:32]}"
+        # webhook does not.
+        return scoped_id(prefix, self.body_sha256, fragment)
 
     def message(self, where: str, message: dict[str, Any], ctx: _ChangeContext,
                 direction: Direction) -> None:

@@ -21,8 +21,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from archive.canonical import canonical_json, sha256_hex
+from archive.canonical import sha256_hex
 from archive.events import CanonicalEvent, Direction, EventKind, MediaRef, StatusInfo
+from archive.identity import scoped_id
 from archive.parse_result import ParseResult
 from archive.twilio.fields import error_entry, party
 from archive.twilio.form import Params, decode_form, first, present, repeated
@@ -53,7 +54,7 @@ class _Webhook:
 
     def synthetic_id(self) -> str:
         # Scoped to the body: a redelivery repeats it, another body never does.
-        return f"twilio-noid-{sha256_hex(canonical_json([self.body_sha256, 'noid']))[:32]}"
+        return scoped_id("twilio-noid", self.body_sha256, "noid")
 
     def event(self, *, kind: EventKind, direction: Direction, message_id: str, sender: str | None,
               recipient: str | None, business: str | None, customer: str | None,

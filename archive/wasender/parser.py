@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from archive.canonical import canonical_json, sha256_hex
+from archive.canonical import sha256_hex
 from archive.events import (
     CanonicalEvent,
     Direction,
@@ -31,6 +31,7 @@ from archive.events import (
     StatusInfo,
     reaction_content,
 )
+from archive.identity import scoped_id
 from archive.meta.body import load_body
 from archive.meta.shapes import dicts, items, obj, pick, text
 from archive.parse_result import ParseResult
@@ -97,7 +98,7 @@ class _Builder:
 
     def synthetic_id(self, prefix: str, fragment: object) -> str:
         # Scoped to the body: a redelivery repeats it, the same fragment elsewhere does not.
-        return f"{prefix}-{sha256_hex(canonical_json([self.body_sha256, fragment]))[:32]}"
+        return scoped_id(prefix, self.body_sha256, fragment)
 
     def message_id(self, where: str, key: dict[str, Any], fragment: object) -> str:
         found = text(key, "id")
