@@ -20,7 +20,7 @@ from storage.provision import ensure_archive_resources
 from tests.e2e.pipeline_harness import DevHostProcess
 from tests.support.media_server import MediaItem, MediaServer
 
-TASK_HUB_TABLES = ("Instances", "History", "Inbox")  # devhost/durable/store.py
+TASK_HUB_TABLES = ("Instances",)  # devhost/durable/store.py: one table, one partition each
 
 
 def write_host_json(path: Path, **queue_settings: Any) -> Path:

@@ -3,14 +3,18 @@
 Per instance, one driver task replays episodes one at a time (an asyncio lock
 also serialises start, terminate and purge against it). Crash safety comes
 from write order:
-  1. an activity result or fired timer is written to the inbox table, then it counts;
-  2. an episode appends its history (ending in OrchestratorCompleted), then updates the
-     instance row, then deletes the inbox rows it consumed, then starts its new work;
+  1. an activity result or fired timer is handed to the instance in memory and counts
+     once an episode has committed it to history;
+  2. an episode commits its history (ending in OrchestratorCompleted), the instance row
+     and the deletion of any inbox rows it consumed in one transaction (store.commit),
+     then starts its new work; a start runs the first episode before it answers, so the
+     instance row and its first history are one create-only write;
   3. on start, unfinished instances reload history + inbox, drop inbox rows already in
      history, and re-arm every TaskScheduled without a completion and every unfired timer.
-So a recorded completion never runs again, and an unrecorded one runs again (at least once).
-A storage failure never strands an instance: a failed inbox write is retried with
-backoff, and a failed episode reloads the instance from storage as a restart would
+So a committed completion never runs again, and one lost with the process runs again
+(at least once, as Durable promises). A storage failure never strands an instance nor
+drops a result: a failed episode first writes the results it held in memory to the
+inbox (retried with backoff), then reloads the instance from storage as a restart would
 (re-arming only work that is not already running in this process).
 Activities and timers run in work.py; the HTTP API (api.py) sits on top of this module.
 """
@@ -18,6 +22,7 @@ Activities and timers run in work.py; the HTTP API (api.py) sits on top of this 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import uuid
@@ -39,6 +44,7 @@ from devhost.durable.history import Event
 from devhost.durable.store import (
     ACTIVE,
     TERMINAL,
+    CommitConflict,
     InboxItem,
     Instance,
     Row,
@@ -141,24 +147,39 @@ class OrchestrationRuntime:
                 "or is not an orchestrator function."
             )
         instance_id = instance_id or uuid.uuid4().hex
-        async with self._lock(instance_id):
+        async with self._orchestrator_slots, self._lock(instance_id):
             live = self._live.get(instance_id)
-            existing = live.instance if live else await self.store.get_instance(instance_id)
-            if existing is not None and existing.status in ACTIVE:
-                return existing, False
-            now = h.utc_now()
-            instance = Instance(
-                instance_id, name, "Pending", uuid.uuid4().hex, input_text, now, now
-            )
-            await self.store.put_instance(instance)
-            if existing is not None:
+            if live is not None and live.instance.status in ACTIVE:
+                return live.instance, False
+            try:
+                instance = await self._first_episode(name, instance_id, input_text, create=True)
+            except CommitConflict:
+                existing = await self.store.get_instance(instance_id)
+                if existing is not None and existing.status in ACTIVE:
+                    return existing, False
+                # A finished instance is replaced, as Durable's start does.
+                instance = await self._first_episode(name, instance_id, input_text, create=False)
                 await self.store.delete_old_executions(instance_id, instance.execution_id)
                 await self.store.delete_inbox(
                     instance_id, [i.row_key for i in await self.store.load_inbox(instance_id)]
                 )
-            self._live[instance_id] = Live(instance)
         self._wake(instance_id)
         return instance, True
+
+    async def _first_episode(
+        self, name: str, instance_id: str, input_text: str | None, *, create: bool
+    ) -> Instance:
+        """Run the first episode before answering: one write creates the row and its history."""
+        now = h.utc_now()
+        instance = Instance(instance_id, name, "Pending", uuid.uuid4().hex, input_text, now, now)
+        live = Live(instance)
+        self._live[instance_id] = live
+        try:
+            await self._episode(instance_id, create=create)
+        except BaseException:
+            self._live.pop(instance_id, None)
+            raise
+        return live.instance
 
     async def get_instance(self, instance_id: str) -> Instance | None:
         live = self._live.get(instance_id)
@@ -189,12 +210,10 @@ class OrchestrationRuntime:
                 Row(h.execution_terminated(reason)),
                 Row(h.orchestrator_completed()),
             ]
-            await self.store.append_history(
-                instance_id, instance.execution_id, len(live.history), rows
+            ended = dataclasses.replace(
+                instance, status="Terminated", output_text=json.dumps(reason), updated=h.utc_now()
             )
-            instance.status, instance.output_text = "Terminated", json.dumps(reason)
-            instance.updated = h.utc_now()
-            await self.store.put_instance(instance)
+            await self.store.commit(ended, len(live.history), rows)
             self._live.pop(instance_id, None)
         return 202
 
@@ -247,10 +266,21 @@ class OrchestrationRuntime:
                 instance_id,
                 type(exc).__name__,
             )
-            self._spawn(self._recover(instance_id))
+            live = self._live.get(instance_id)
+            unsaved = [i for i in live.inbox if not i.persisted] if live else []
+            self._spawn(self._recover(instance_id, unsaved))
 
-    async def _recover(self, instance_id: str) -> None:
+    async def _recover(self, instance_id: str, unsaved: Sequence[InboxItem] = ()) -> None:
         try:
+            for item in unsaved:
+                # Written under its own key, so a retry after a lost answer is harmless.
+                await persist(
+                    lambda item=item: self.store.add_inbox(  # type: ignore[misc]
+                        instance_id, item.execution_id, item.event, item.row_key
+                    ),
+                    what=f"recording a result for instance {instance_id}",
+                    running=lambda: self._running,
+                )
             live = await persist(
                 lambda: self._reload(instance_id),
                 what=f"reloading instance {instance_id}",
@@ -289,7 +319,7 @@ class OrchestrationRuntime:
         self._live[iid] = live
         return live
 
-    async def _episode(self, instance_id: str) -> bool:
+    async def _episode(self, instance_id: str, *, create: bool = False) -> bool:
         live = self._live.get(instance_id)
         if live is None:
             return False
@@ -319,19 +349,29 @@ class OrchestrationRuntime:
         new_events = [h.orchestrator_started(now), *chosen]
         result = await self._call_orchestrator(instance, live.history, new_events)
         outcome = plan_episode(instance.name, live.history, new_events, result, now)
-        await self.store.append_history(
-            instance_id, instance.execution_id, len(live.history), outcome.rows
+        # A copy until the write succeeds: status queries read memory, which must not
+        # run ahead of storage.
+        instance = dataclasses.replace(
+            instance,
+            custom_status_text=outcome.custom_status_text,
+            updated=h.utc_now(),
+            status="Running" if outcome.continued else outcome.status,
+            output_text=instance.output_text if outcome.continued else outcome.output_text,
         )
+        spent = dropped + consumed
+        await self.store.commit(
+            instance,
+            len(live.history),
+            outcome.rows,
+            [i.row_key for i in spent if i.persisted],
+            create=create,
+        )
+        live.instance = instance
         live.history.extend(outcome.rows)
-        instance.custom_status_text = outcome.custom_status_text
-        instance.updated = h.utc_now()
+        gone = {i.row_key for i in spent}
+        live.inbox = [i for i in live.inbox if i.row_key not in gone]
         if outcome.continued:
             await self._continue_as_new(live, outcome.continue_input)
-        else:
-            instance.status = outcome.status
-            instance.output_text = outcome.output_text
-            await self.store.put_instance(instance)
-        await self._forget_inbox(live, dropped + consumed)
         if instance.status in TERMINAL:
             self._live.pop(instance_id, None)
         elif not outcome.continued:
@@ -368,7 +408,9 @@ class OrchestrationRuntime:
     async def _forget_inbox(self, live: Live, items: list[InboxItem]) -> None:
         if not items:
             return
-        await self.store.delete_inbox(live.instance.instance_id, [i.row_key for i in items])
+        written = [i.row_key for i in items if i.persisted]
+        if written:
+            await self.store.delete_inbox(live.instance.instance_id, written)
         gone = {i.row_key for i in items}
         live.inbox = [i for i in live.inbox if i.row_key not in gone]
 

@@ -1,8 +1,8 @@
 """Runs the activities and durable timers that orchestrator episodes schedule.
 
-A result counts once it is in the inbox table (see runtime.py for the write
-order); the runner writes it there, retrying while storage is down, and then
-hands it to the runtime, which replays it in the instance's next episode.
+A result counts once an episode has committed it to history (see runtime.py for the
+write order): the runner hands it to the runtime in memory, and the instance's next
+episode replays it and records it in the same transaction as its own history.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import Any
 
 from devhost.discovery import FunctionSpec
 from devhost.durable import history as h
-from devhost.durable.backoff import Stopped, persist
 from devhost.durable.history import Event, EventType, type_of
 from devhost.durable.store import InboxItem, Row, TaskHubStore
 from devhost.invoke import call_user_function
@@ -87,19 +86,14 @@ class WorkRunner:
         task.add_done_callback(self._tasks.discard)
 
     async def _record(self, instance_id: str, execution_id: str, event: Event) -> None:
-        """Write a completion to the inbox (retrying while storage is down), then deliver it."""
+        """Hand a completion to its instance in memory; the next episode commits it.
+
+        Not written first: the episode's one transaction records it in history, and a
+        process that dies before then re-runs the work from history (at least once).
+        """
         if not self._is_current(instance_id, execution_id):
             return
-        # One row key for every retry: a retry after a lost answer cannot add a second row.
-        row_key = self.store.new_inbox_key()
-        try:
-            item = await persist(
-                lambda: self.store.add_inbox(instance_id, execution_id, event, row_key),
-                what=f"recording a result for instance {instance_id}",
-                running=self._running,
-            )
-        except Stopped:
-            return  # the next start re-runs it: it was never recorded
+        item = InboxItem(self.store.new_inbox_key(), execution_id, event, persisted=False)
         await self._deliver(instance_id, execution_id, item)
 
     async def _run_activity(self, instance_id: str, execution_id: str, scheduled: Event) -> None:

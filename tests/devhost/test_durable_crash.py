@@ -92,15 +92,17 @@ def recorded_completions(conn: str, hub: str) -> set[str]:
     """Activity inputs whose TaskCompleted is in storage (history or inbox) right now."""
     scheduled: dict[tuple[str, int], str] = {}
     completed: set[tuple[str, int]] = set()
-    for table in ("History", "Inbox"):
-        with TableClient.from_connection_string(conn, f"{hub}{table}") as client:
-            for entity in client.list_entities():
-                event = json.loads(entity["Event"])
-                key = entity["PartitionKey"]
-                if event["EventType"] == 4:
-                    scheduled[(key, event["EventId"])] = json.loads(event["Input"])
-                elif event["EventType"] == 5:
-                    completed.add((key, event["TaskScheduledId"]))
+    # One table: instance rows (RowKey "") have no Event; history and inbox rows do.
+    with TableClient.from_connection_string(conn, f"{hub}Instances") as client:
+        for entity in client.list_entities():
+            if "Event" not in entity:
+                continue
+            event = json.loads(entity["Event"])
+            key = entity["PartitionKey"]
+            if event["EventType"] == 4:
+                scheduled[(key, event["EventId"])] = json.loads(event["Input"])
+            elif event["EventType"] == 5:
+                completed.add((key, event["TaskScheduledId"]))
     return {scheduled[k] for k in completed}
 
 
