@@ -2,7 +2,8 @@
 
 Which table answers depends on the facets given:
 - message id      -> IndexByMessage, partition = the message
-- conversation    -> IndexByConversation, partition = business~~customer, time range
+- conversation    -> IndexByParticipant, partition = the customer, RowKeys `c~<business>~~`,
+                     time range
 - participant     -> IndexByParticipant, partition = the participant, time range
 - only a date range -> IndexByDay, one partition per day, newest day first
 Direction, type and provider narrow the rows inside the same partition query
@@ -19,14 +20,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from admin.connection import AdminError, Archive
-from archive.index import days_between, participant_key, range_filter
+from archive.index import conversation_filter, days_between, participant_key, range_filter
 from archive.names import (
-    TABLE_BY_CONVERSATION,
     TABLE_BY_DAY,
     TABLE_BY_MESSAGE,
     TABLE_BY_PARTICIPANT,
 )
-from storage.index_reader import conversation_key
 
 DEFAULT_PAGE = 25
 # A day-only search must be bounded: each day is one partition query.
@@ -122,10 +121,13 @@ def _one_page(
 
 
 def _partition(query: SearchQuery) -> tuple[str, str] | None:
+    """(table, filter of one partition and the time range), or None for a by-day search."""
     if query.business_id and query.customer_id:
-        return TABLE_BY_CONVERSATION, conversation_key(query.business_id, query.customer_id)
+        return TABLE_BY_PARTICIPANT, conversation_filter(
+            query.business_id, query.customer_id, query.start, query.end)
     if query.participant:
-        return TABLE_BY_PARTICIPANT, participant_key(query.participant)
+        return TABLE_BY_PARTICIPANT, range_filter(
+            participant_key(query.participant), query.start, query.end)
     return None
 
 
@@ -188,8 +190,8 @@ def search(
     partition = _partition(query)
     if partition is None:
         return _by_days(archive, query, page_size, continuation)
-    table, key = partition
-    query_filter = _narrow(range_filter(key, query.start, query.end), query)
+    table, partition_filter = partition
+    query_filter = _narrow(partition_filter, query)
     token = _token_in(continuation).get("t")
     rows, next_token = _one_page(archive, table, query_filter, page_size, token)
     return SearchPage(

@@ -5,8 +5,11 @@ Tables (names from :mod:`archive.names`):
 - by message:      PK = encoded message id,  RK = ``<event>-<ticks>-<fp16>``; plus one
                    ``latest-status`` row per message (see :func:`latest_status_entity`);
                    a call's id holds its events and its latest call state the same way
-- by participant:  PK = encoded participant, RK = ``<inverted ticks>-<message>-<event>-<fp16>``
-- by conversation: PK = conversation key,    RK = same as by participant
+- by participant:  PK = encoded participant, RK = ``<inverted ticks>-<message>-<event>-<fp16>``;
+                   plus, in the CUSTOMER's partition, one conversation row per event:
+                   RK = ``c~<encoded business>~~<inverted ticks>-...`` (see
+                   :func:`conversation_filter`), so the customer's row and the conversation
+                   row are one transaction (same table and partition)
 - by day:          PK = ``YYYY-MM-DD``,       RK = same as by participant
 - failures:        PK = failure kind,        RK = ``<day>-<sha256(ref)[:32]>``
 """
@@ -21,7 +24,6 @@ from typing import Any, Literal
 from archive.encoding import key_segment
 from archive.events import CALL_EVENT, call_facts
 from archive.names import (
-    TABLE_BY_CONVERSATION,
     TABLE_BY_DAY,
     TABLE_BY_MESSAGE,
     TABLE_BY_PARTICIPANT,
@@ -48,6 +50,12 @@ FailureKind = Literal[
     "verification_failed",
 ]
 LATEST_STATUS_ROW = "latest-status"
+# Conversation rows live in the customer's by-participant partition under this prefix.
+# "c" sorts after every digit, so a participant's time range (digit RowKeys, bounded by
+# query_bounds) never reaches them, and they never reach it.
+CONVERSATION_ROW_PREFIX = "c~"
+# A Table batch (entity group transaction) holds at most 100 operations.
+MAX_BATCH_OPS = 100
 TICKS_WIDTH = 19
 _EPOCH_MIN = datetime(1, 1, 1, tzinfo=UTC)
 _EPOCH_MAX = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
@@ -113,12 +121,17 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def range_filter(partition_key: str, start: datetime | None, end: datetime | None) -> str:
-    """OData filter for one partition and a time range (newest-first RowKeys)."""
+def range_filter(
+    partition_key: str, start: datetime | None, end: datetime | None, *, prefix: str = ""
+) -> str:
+    """OData filter for one partition and a time range (newest-first RowKeys).
+
+    ``prefix`` selects RowKeys ``<prefix><inverted ticks>-...`` (the conversation rows).
+    """
     low, high = query_bounds(start, end)
     return (
-        f"PartitionKey eq {_quote(partition_key)} and RowKey ge {_quote(low)}"
-        f" and RowKey lt {_quote(high)}"
+        f"PartitionKey eq {_quote(partition_key)} and RowKey ge {_quote(prefix + low)}"
+        f" and RowKey lt {_quote(prefix + high)}"
     )
 
 
@@ -144,6 +157,24 @@ def participant_key(participant: str) -> str:
 
 def message_key(message_id: str) -> str:
     return key_segment(message_id)
+
+
+def conversation_row_prefix(business_id: str) -> str:
+    """``c~<encoded business>~~``: the RowKey prefix of one conversation's rows.
+
+    ``~~`` never occurs inside an encoded id (archive.encoding), so one business's prefix
+    is never a prefix of another's: a conversation query cannot pick up a neighbour's rows.
+    """
+    return f"{CONVERSATION_ROW_PREFIX}{key_segment(business_id)}~~"
+
+
+def conversation_filter(
+    business_id: str, customer_id: str, start: datetime | None, end: datetime | None
+) -> str:
+    """A conversation by time range: the customer's by-participant partition, one prefix."""
+    return range_filter(
+        participant_key(customer_id), start, end, prefix=conversation_row_prefix(business_id)
+    )
 
 
 def _projection(record: dict[str, Any], record_path: str) -> dict[str, Any]:
@@ -207,22 +238,38 @@ def index_entities(record: dict[str, Any], record_path: str) -> dict[str, list[d
         ],
         TABLE_BY_DAY: [{"PartitionKey": day_key(ts), "RowKey": newest_first, **columns}],
         TABLE_BY_PARTICIPANT: [],
-        TABLE_BY_CONVERSATION: [],
     }
     # Statuses are looked up through their message; they would flood the timelines.
     if event != "status":
+        conversation = record.get("conversation") or {}
+        business, customer = str(conversation["business_id"]), str(conversation["customer_id"])
         rows[TABLE_BY_PARTICIPANT] = [
             {"PartitionKey": participant_key(p), "RowKey": newest_first, **columns}
             for p in _participants(record)
-        ]
-        rows[TABLE_BY_CONVERSATION] = [
+        ] + [
+            # The conversation's row, beside the customer's own row (one transaction).
             {
-                "PartitionKey": str((record.get("conversation") or {})["key"]),
-                "RowKey": newest_first,
+                "PartitionKey": participant_key(customer),
+                "RowKey": conversation_row_prefix(business) + newest_first,
                 **columns,
             }
         ]
     return rows
+
+
+def partition_groups(
+    rows: dict[str, list[dict[str, Any]]],
+) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """``(table, PartitionKey, rows)`` in first-seen order: what one transaction can hold.
+
+    A text message's rows make four groups: its message, the customer (participant and
+    conversation rows), the business, and its day.
+    """
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for table, entities in rows.items():
+        for entity in entities:
+            groups.setdefault((table, str(entity["PartitionKey"])), []).append(entity)
+    return [(table, partition, group) for (table, partition), group in groups.items()]
 
 
 def call_state_rank(event: str | None, status: str | None) -> int:

@@ -28,8 +28,9 @@ INGEST_POISON_QUEUE = f"{INGEST_QUEUE}-poison"
 QUEUES = (INGEST_QUEUE, INGEST_POISON_QUEUE)
 
 TABLE_BY_MESSAGE = "IndexByMessage"
+# Also holds each conversation's rows, in its customer's partition (archive.index); the
+# IndexByConversation table of earlier versions is no longer created, written or read.
 TABLE_BY_PARTICIPANT = "IndexByParticipant"
-TABLE_BY_CONVERSATION = "IndexByConversation"
 TABLE_BY_DAY = "IndexByDay"
 TABLE_FAILURES = "IndexFailures"
 # Legal-hold matters: scope, who placed and released them, when and why (one row a matter).
@@ -37,7 +38,6 @@ TABLE_HOLDS = "Holds"
 INDEX_TABLES = (
     TABLE_BY_MESSAGE,
     TABLE_BY_PARTICIPANT,
-    TABLE_BY_CONVERSATION,
     TABLE_BY_DAY,
     TABLE_FAILURES,
     TABLE_HOLDS,

@@ -150,7 +150,7 @@ def seed(service: TableServiceClient, args: argparse.Namespace) -> tuple[int, in
     started = time.perf_counter()
     seq = rows_written = 0
     clients = {t: service.get_table_client(t) for t in
-               ("IndexByParticipant", "IndexByConversation", "IndexByDay")}
+               ("IndexByParticipant", "IndexByDay")}
 
     def submit(job: tuple[str, list[dict[str, Any]]]) -> int:
         table, rows = job

@@ -2,8 +2,9 @@
 
 Used by bench/load.py and by tests/reliability. For every event in the sent bodies:
 exactly one record blob (and no `.conflict-` siblings), index rows in IndexByMessage
-and IndexByDay (plus IndexByConversation and the customer's IndexByParticipant
-partition for non-status events) pointing at that record and nowhere else, the
+and IndexByDay (plus, for non-status events, the customer's IndexByParticipant
+partition: a timeline row and a `c~` conversation row) pointing at that record and
+nowhere else, the
 latest status the furthest one sent, media blobs whose bytes hash to what the
 Graph stand-in served (or an `unavailable` entry with a failures row when the media
 never came), no other failure rows, empty `ingest` / `ingest-poison` queues, and
@@ -28,7 +29,7 @@ from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
-from archive.index import message_key, participant_key
+from archive.index import CONVERSATION_ROW_PREFIX, message_key, participant_key
 from archive.layout import record_blob_name
 from archive.meta.parser import parse_webhook
 from archive.names import (
@@ -36,7 +37,6 @@ from archive.names import (
     INGEST_QUEUE,
     MEDIA_CONTAINER,
     RECORDS_CONTAINER,
-    TABLE_BY_CONVERSATION,
     TABLE_BY_DAY,
     TABLE_BY_MESSAGE,
     TABLE_BY_PARTICIPANT,
@@ -142,7 +142,6 @@ def _check_index(
     wanted = {
         TABLE_BY_MESSAGE: set(expected),
         TABLE_BY_DAY: set(expected),
-        TABLE_BY_CONVERSATION: non_status,
     }
     for table, names in wanted.items():
         rows = _rows(tables, table, ["record_path", "status"])
@@ -160,14 +159,26 @@ def _check_index(
             _check_latest(verdict, rows, latest)
     participant_rows = _rows(tables, TABLE_BY_PARTICIPANT, ["record_path"])
     verdict.index_rows += len(participant_rows)
-    seen = {(r["PartitionKey"], str(r.get("record_path"))) for r in participant_rows}
+    # Conversation rows: one per non-status record, in its customer's partition.
+    conversation = Counter(
+        (r["PartitionKey"], str(r.get("record_path"))) for r in participant_rows
+        if str(r["RowKey"]).startswith(CONVERSATION_ROW_PREFIX)
+    )
+    if missing := {n for n in non_status
+                   if (participant_key(expected[n].customer_id), n) not in conversation}:
+        verdict.add(f"{TABLE_BY_PARTICIPANT}: events without a conversation row", missing)
+    if doubled := {p for (_, p), c in conversation.items() if c > 1}:
+        verdict.add(f"{TABLE_BY_PARTICIPANT}: records with more than one conversation row",
+                    doubled)
+    seen = {(r["PartitionKey"], str(r.get("record_path"))) for r in participant_rows
+            if not str(r["RowKey"]).startswith(CONVERSATION_ROW_PREFIX)}
     missing = {
         n for n in non_status if (participant_key(expected[n].customer_id), n) not in seen
     }
     if missing:
         verdict.add(f"{TABLE_BY_PARTICIPANT}: events missing from the customer's timeline",
                     missing)
-    if stray := {p for _, p in seen} - non_status:
+    if stray := ({p for _, p in seen} | {p for _, p in conversation}) - non_status:
         verdict.add(f"{TABLE_BY_PARTICIPANT}: rows for unexpected records", stray)
 
 
@@ -252,7 +263,9 @@ def orchestration_statuses(host_conn: str) -> Counter[str]:
     )
     try:
         return Counter(
-            str(e.get("RuntimeStatus")) for e in client.list_entities(select=["RuntimeStatus"])
+            str(e.get("RuntimeStatus"))
+            # devhost keeps history and inbox rows in the same table, under other RowKeys.
+            for e in client.query_entities("RowKey eq ''", select=["RuntimeStatus"])
         )
     except ResourceNotFoundError:
         return Counter()

@@ -8,7 +8,8 @@ the body's sha256 under the receive date, so a redelivered message is a harmless
 duplicate), parsed, parse problems go to the failures table, and one orchestration
 starts per canonical event with its deterministic instance id. An instance that
 exists and is not Failed/Terminated/Canceled means the event is already being or
-has been archived: nothing new starts. Any storage or start error raises, so the
+has been archived: nothing new starts. (That status read is skipped when this
+delivery created the raw body: see start_once.) Any storage or start error raises, so the
 queue redelivers (and after maxDequeueCount moves the message to `ingest-poison`).
 
 A media-gap replay puts a refetch request (storage.refetch_request) on the same
@@ -88,10 +89,20 @@ def prepare(envelope: Envelope) -> Parsed:
 
     Raises CustodyError (the caller quarantines) before anything reaches `raw`.
     """
+    return prepare_body(envelope)[0]
+
+
+def prepare_body(envelope: Envelope) -> tuple[Parsed, bool]:
+    """:func:`prepare`, and whether this call created the raw body (its first delivery).
+
+    Only a create-only PUT that answered 201 says so. A claim-checked body was written
+    by the front door, so the worker cannot tell a redelivery: False, as for a 409.
+    """
     raw = blob_service().get_container_client(RAW_CONTAINER)
     body, custody = verify_envelope(envelope, raw)
+    created = False
     if not envelope.claim_checked:
-        store_raw(raw, envelope.raw_path, body, custody, envelope.source)
+        created = store_raw(raw, envelope.raw_path, body, custody, envelope.source)
     prepared = parse_body(envelope.source, body, envelope.received_at)
     if prepared.problems:
         tables = table_service()
@@ -107,7 +118,7 @@ def prepare(envelope: Envelope) -> Parsed:
                             "source": envelope.source, "events": len(prepared.events)},
                 ),
             )
-    return prepared
+    return prepared, created
 
 
 def orchestration_input(envelope: Envelope, event: CanonicalEvent, index: int) -> dict[str, Any]:
@@ -144,12 +155,23 @@ def _status_name(status: Any) -> str | None:
 
 
 async def start_once(
-    client: Any, instance_id: str, payload: dict[str, Any], orchestrator: str = ORCHESTRATOR
+    client: Any, instance_id: str, payload: dict[str, Any], orchestrator: str = ORCHESTRATOR,
+    *, fresh_body: bool = False,
 ) -> bool:
-    """Start the orchestration unless the instance already exists. True when started."""
-    current = _status_name(await client.get_status(instance_id))
-    if current is not None and current not in RESTARTABLE:
-        return False
+    """Start the orchestration unless the instance already exists. True when started.
+
+    The status read before the start is what keeps a redelivered body from restarting
+    a Completed instance (start_new replaces one). `fresh_body` (this delivery just
+    created the raw body: 201) skips it, one storage call less per event: no earlier
+    delivery of these bytes exists. The same event can still come in a different body
+    (other bytes, so also 201); start_new then re-runs its Completed instance, and
+    store_record finds its record by fingerprint (the instance id is derived from it)
+    and classifies it a duplicate: still one record, no conflict row.
+    """
+    if not fresh_body:
+        current = _status_name(await client.get_status(instance_id))
+        if current is not None and current not in RESTARTABLE:
+            return False
     try:
         await client.start_new(orchestrator, instance_id, payload)
     except Exception:
@@ -164,7 +186,7 @@ async def start_once(
 async def handle_envelope(envelope: Envelope, client: Any) -> tuple[int, int]:
     """Process one ingest envelope; returns (events started, events already known)."""
     try:
-        prepared = await asyncio.to_thread(prepare, envelope)
+        prepared, fresh_body = await asyncio.to_thread(prepare_body, envelope)
     except CustodyError as exc:
         await asyncio.to_thread(
             quarantine_message,
@@ -175,7 +197,8 @@ async def handle_envelope(envelope: Envelope, client: Any) -> tuple[int, int]:
     started = known = 0
     for index, event in enumerate(prepared.events):
         instance_id = event_instance_id(event)
-        if await start_once(client, instance_id, orchestration_input(envelope, event, index)):
+        payload = orchestration_input(envelope, event, index)
+        if await start_once(client, instance_id, payload, fresh_body=fresh_body):
             started += 1
         else:
             known += 1

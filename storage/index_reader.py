@@ -19,12 +19,12 @@ from azure.data.tables import TableServiceClient
 from archive.encoding import join_segments, key_segment
 from archive.index import (
     LATEST_STATUS_ROW,
+    conversation_filter,
     message_key,
     participant_key,
     range_filter,
 )
 from archive.names import (
-    TABLE_BY_CONVERSATION,
     TABLE_BY_DAY,
     TABLE_BY_MESSAGE,
     TABLE_BY_PARTICIPANT,
@@ -41,7 +41,11 @@ class Page:
 
 
 def conversation_key(business_id: str, customer_id: str) -> str:
-    """The conversation partition, spelled as CanonicalEvent.conversation_key() spells it."""
+    """A conversation's key, as CanonicalEvent.conversation_key() spells it (records, exports).
+
+    Not an index partition: a conversation's rows sit in its customer's by-participant
+    partition (archive.index.conversation_filter).
+    """
     return join_segments(key_segment(business_id), key_segment(customer_id))
 
 
@@ -122,8 +126,9 @@ class IndexReader:
         page_size: int = DEFAULT_PAGE_SIZE,
         continuation: str | None = None,
     ) -> Page:
-        query = range_filter(conversation_key(business_id, customer_id), start, end)
-        return self._page(TABLE_BY_CONVERSATION, query, page_size, continuation)
+        """One conversation's events, newest first: the customer's partition, `c~` rows."""
+        query = conversation_filter(business_id, customer_id, start, end)
+        return self._page(TABLE_BY_PARTICIPANT, query, page_size, continuation)
 
     def by_day(
         self,

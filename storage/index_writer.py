@@ -1,10 +1,18 @@
 """Write the Table index rows of a stored record, the failures table, and the latest status.
 
 Index rows have deterministic keys (archive.index), so writing them again after a
-crash or a duplicate delivery is harmless (upsert MERGE). The latest status per
-message lives on one summary row per message in the by-message table and is
-updated with read-compare-write under an ETag, so concurrent and out-of-order
-statuses never make it regress.
+crash or a duplicate delivery is harmless (upsert MERGE). Rows that share a table and
+a partition go in one transaction (archive.index.partition_groups): a text message's
+five rows are four calls, the customer's participant row and the conversation row
+sharing one.
+
+The latest status per message lives on one summary row per message in the by-message
+table, the partition of the status's own by-message row. It is updated with
+read-compare-write under an ETag, so concurrent and out-of-order statuses never make
+it regress: one read of the summary row, then ONE transaction holding the status's
+by-message row and, if the status wins, the summary row's create (absent) or
+replace with If-Match (present). A concurrent writer makes the whole transaction fail
+(412 or 409, nothing of it applied), and the round starts again with a fresh read.
 """
 
 from __future__ import annotations
@@ -17,32 +25,141 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import TableServiceClient, UpdateMode
+from azure.data.tables import (
+    TableClient,
+    TableServiceClient,
+    TableTransactionError,
+    TransactionOperation,
+    UpdateMode,
+)
 
 from archive.index import (
+    MAX_BATCH_OPS,
     index_entities,
     latest_status_entity,
     latest_status_of,
     latest_status_wins,
+    partition_groups,
 )
 from archive.names import TABLE_BY_MESSAGE, TABLE_FAILURES
 
 _MAX_ETAG_ROUNDS = 20
+# What a transaction answers when the latest-status row changed under it: the If-Match
+# failed (412), a concurrent create won (409), or the row went away (404).
+_LOST_RACE = frozenset({404, 409, 412})
+
+Operation = tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], dict[str, Any]]
 
 
 class IndexConflictError(RuntimeError):
     """The latest-status row kept changing under us; the activity will be retried."""
 
 
-def write_index_rows(tables: TableServiceClient, record: dict[str, Any], record_path: str) -> int:
-    """Upsert every index row of `record`; returns how many rows were written."""
+def _upserts(rows: list[dict[str, Any]]) -> list[Operation]:
+    return [(TransactionOperation.UPSERT, row, {"mode": UpdateMode.MERGE}) for row in rows]
+
+
+def _send(table: TableClient, operations: list[Operation]) -> None:
+    """One call: a single upsert as itself, several as one transaction."""
+    if len(operations) == 1 and operations[0][0] == TransactionOperation.UPSERT:
+        table.upsert_entity(operations[0][1], mode=UpdateMode.MERGE)
+        return
+    table.submit_transaction(operations)
+
+
+def _status_round(
+    table: TableClient, row: dict[str, Any], candidate: Any, others: list[Operation]
+) -> bool | None:
+    """One read-compare-write round; True won, False lost, None: changed under us, again.
+
+    `others` (upserts in the row's partition) go in the same call either way.
+    """
+    try:
+        current: Any = table.get_entity(row["PartitionKey"], row["RowKey"])
+    except ResourceNotFoundError:
+        current = None
+    if current is not None and not latest_status_wins(latest_status_of(dict(current)), candidate):
+        if others:
+            _send(table, others)
+        return False
+    status: Operation = (TransactionOperation.CREATE, row) if current is None else (
+        TransactionOperation.UPDATE, row,
+        {"mode": UpdateMode.REPLACE, "etag": current.metadata["etag"],
+         "match_condition": MatchConditions.IfNotModified},
+    )
+    try:
+        if others:
+            # All or nothing: a lost race applies none of it, and the next round redoes it.
+            table.submit_transaction([*others, status])
+        elif current is None:
+            table.create_entity(row)
+        else:
+            table.update_entity(row, mode=UpdateMode.REPLACE, etag=current.metadata["etag"],
+                                match_condition=MatchConditions.IfNotModified)
+    except TableTransactionError as exc:
+        if exc.status_code in _LOST_RACE and getattr(exc, "error_code", None) != "TableNotFound":
+            return None
+        raise
+    except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+        return None
+    return True
+
+
+def _with_latest_status(
+    table: TableClient, row: dict[str, Any], others: list[Operation]
+) -> bool:
+    candidate = latest_status_of(row)
+    if candidate is None:
+        if others:
+            _send(table, others)
+        return False
+    for _ in range(_MAX_ETAG_ROUNDS):
+        won = _status_round(table, row, candidate, others)
+        if won is not None:
+            return won
+    raise IndexConflictError("latest-status row kept changing; giving up this attempt")
+
+
+def write_index(
+    tables: TableServiceClient, record: dict[str, Any], record_path: str
+) -> tuple[int, bool]:
+    """Every index row of `record`, and its latest status if it is a status (or call).
+
+    One call per (table, partition), at most 100 rows each; the latest-status row
+    rides in the transaction of its partition (the record's by-message row), after one
+    read of it. Returns (index rows written, whether this record is now the shown
+    status). Raises IndexConflictError when the status row kept changing.
+    """
+    status_row = latest_status_entity(record, record_path)
     written = 0
-    for table_name, entities in index_entities(record, record_path).items():
+    won = False
+    for table_name, partition, rows in partition_groups(index_entities(record, record_path)):
         table = tables.get_table_client(table_name)
-        for entity in entities:
-            table.upsert_entity(entity, mode=UpdateMode.MERGE)
-            written += 1
-    return written
+        carries_status = (
+            status_row is not None
+            and table_name == TABLE_BY_MESSAGE
+            and partition == status_row["PartitionKey"]
+        )
+        # Room for the status operation in the first chunk of its partition.
+        size = MAX_BATCH_OPS - 1 if carries_status else MAX_BATCH_OPS
+        chunks = [rows[i:i + size] for i in range(0, len(rows), size)]
+        for number, chunk in enumerate(chunks):
+            if carries_status and number == 0:
+                assert status_row is not None
+                won = _with_latest_status(table, status_row, _upserts(chunk))
+                status_row = None
+            else:
+                _send(table, _upserts(chunk))
+            written += len(chunk)
+    if status_row is not None:
+        # No by-message row in its partition (cannot happen for a record; kept safe).
+        won = _with_latest_status(tables.get_table_client(TABLE_BY_MESSAGE), status_row, [])
+    return written, won
+
+
+def write_index_rows(tables: TableServiceClient, record: dict[str, Any], record_path: str) -> int:
+    """Upsert every index row of `record` (latest status included); returns the row count."""
+    return write_index(tables, record, record_path)[0]
 
 
 def write_failure(tables: TableServiceClient, entity: dict[str, Any]) -> None:
@@ -56,34 +173,10 @@ def update_latest_status(
 
     Returns True when it won. Read-compare-write with If-Match, so two statuses of one
     message racing in parallel activities cannot both win, and a late `delivered`
-    never replaces `read`.
+    never replaces `read`. (write_index does this in the same transaction as the
+    record's by-message row; this is the status row alone.)
     """
     row = latest_status_entity(record, record_path)
     if row is None:
         return False
-    candidate = latest_status_of(row)
-    if candidate is None:
-        return False
-    table = tables.get_table_client(TABLE_BY_MESSAGE)
-    for _ in range(_MAX_ETAG_ROUNDS):
-        try:
-            current = table.get_entity(row["PartitionKey"], row["RowKey"])
-        except ResourceNotFoundError:
-            try:
-                table.create_entity(row)
-            except ResourceExistsError:
-                continue
-            return True
-        if not latest_status_wins(latest_status_of(dict(current)), candidate):
-            return False
-        try:
-            table.update_entity(
-                row,
-                mode=UpdateMode.REPLACE,
-                etag=current.metadata["etag"],
-                match_condition=MatchConditions.IfNotModified,
-            )
-        except (ResourceModifiedError, ResourceNotFoundError):
-            continue
-        return True
-    raise IndexConflictError("latest-status row kept changing; giving up this attempt")
+    return _with_latest_status(tables.get_table_client(TABLE_BY_MESSAGE), row, [])

@@ -17,10 +17,10 @@ from typing import Any
 
 from azure.data.tables import TableServiceClient
 
-from archive.index import days_between, participant_key, range_filter
-from archive.names import TABLE_BY_CONVERSATION, TABLE_BY_DAY, TABLE_BY_PARTICIPANT
+from archive.index import conversation_filter, days_between, participant_key, range_filter
+from archive.names import TABLE_BY_DAY, TABLE_BY_PARTICIPANT
 from archive.scope import Scope
-from storage.index_reader import IndexReader, conversation_key
+from storage.index_reader import IndexReader
 
 # Statuses of a message the archive never saw sent (sent by another system, no outbound
 # capture) are in no participant or conversation partition. With a bounded range, the
@@ -65,17 +65,17 @@ def index_rows_in_scope(tables: TableServiceClient, scope: Scope) -> Iterator[di
     if scope.message_id:
         yield from _message_rows(reader, scope, scope.message_id)
         return
+    # A conversation's rows sit in its customer's by-participant partition (`c~` RowKeys).
     if scope.business_id and scope.customer_id:
-        table = TABLE_BY_CONVERSATION
-        partition = conversation_key(scope.business_id, scope.customer_id)
+        query = conversation_filter(
+            scope.business_id, scope.customer_id, scope.start_time(), scope.end_time())
     else:
         assert scope.participant is not None
-        table = TABLE_BY_PARTICIPANT
-        partition = participant_key(scope.participant)
+        query = range_filter(
+            participant_key(scope.participant), scope.start_time(), scope.end_time())
     seen_paths: set[str] = set()
     seen_messages: set[str] = set()
-    client = tables.get_table_client(table)
-    query = range_filter(partition, scope.start_time(), scope.end_time())
+    client = tables.get_table_client(TABLE_BY_PARTICIPANT)
     for entity in client.query_entities(query):
         row = _clean(dict(entity))
         path = str(row.get("record_path") or "")

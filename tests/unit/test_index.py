@@ -6,8 +6,11 @@ from hypothesis import strategies as st
 
 from archive.encoding import decode_id
 from archive.index import (
+    CONVERSATION_ROW_PREFIX,
     LATEST_STATUS_ROW,
     STATUS_RANK,
+    conversation_filter,
+    conversation_row_prefix,
     day_key,
     days_between,
     failure_entity,
@@ -16,6 +19,7 @@ from archive.index import (
     latest_status_entity,
     latest_status_of,
     latest_status_wins,
+    partition_groups,
     query_bounds,
     range_filter,
     ticks,
@@ -23,7 +27,7 @@ from archive.index import (
 from archive.layout import record_blob_name
 from archive.meta.parser import parse_webhook
 from archive.names import (
-    TABLE_BY_CONVERSATION,
+    INDEX_TABLES,
     TABLE_BY_DAY,
     TABLE_BY_MESSAGE,
     TABLE_BY_PARTICIPANT,
@@ -56,16 +60,18 @@ def _assert_key_safe(entity: dict[str, object]) -> None:
 def test_message_rows() -> None:
     record = _record("text")
     rows = index_entities(record, "records/path.json")
-    assert set(rows) == {TABLE_BY_MESSAGE, TABLE_BY_PARTICIPANT, TABLE_BY_CONVERSATION,
-                         TABLE_BY_DAY}
+    assert set(rows) == {TABLE_BY_MESSAGE, TABLE_BY_PARTICIPANT, TABLE_BY_DAY}
     (by_message,) = rows[TABLE_BY_MESSAGE]
     assert decode_id(by_message["PartitionKey"]) == record["message_id"]
     assert by_message["RowKey"].startswith("message-")
     assert by_message["record_path"] == "records/path.json"
-    participants = {decode_id(r["PartitionKey"]) for r in rows[TABLE_BY_PARTICIPANT]}
+    timeline = [r for r in rows[TABLE_BY_PARTICIPANT] if r["RowKey"][0].isdigit()]
+    participants = {decode_id(r["PartitionKey"]) for r in timeline}
     assert participants == {"16315551181", "106540352242922"}
-    (by_conversation,) = rows[TABLE_BY_CONVERSATION]
-    assert by_conversation["PartitionKey"] == "106540352242922~~16315551181"
+    (by_conversation,) = [r for r in rows[TABLE_BY_PARTICIPANT] if r not in timeline]
+    # In the customer's partition, beside the customer's own row, under the business.
+    assert by_conversation["PartitionKey"] == "16315551181"
+    assert by_conversation["RowKey"] == "c~106540352242922~~" + timeline[0]["RowKey"]
     (by_day,) = rows[TABLE_BY_DAY]
     assert by_day["PartitionKey"] == "2024-05-31"
     for table_rows in rows.values():
@@ -77,7 +83,7 @@ def test_message_rows() -> None:
 def test_status_rows_only_by_message_and_day() -> None:
     rows = index_entities(_record("status_read"), "p")
     assert len(rows[TABLE_BY_MESSAGE]) == 1 and len(rows[TABLE_BY_DAY]) == 1
-    assert rows[TABLE_BY_PARTICIPANT] == [] and rows[TABLE_BY_CONVERSATION] == []
+    assert rows[TABLE_BY_PARTICIPANT] == []
     assert rows[TABLE_BY_MESSAGE][0]["status"] == "read"
 
 
@@ -97,9 +103,61 @@ def test_redelivery_gives_identical_rows() -> None:
 
 
 def test_group_member_is_a_participant() -> None:
-    rows = index_entities(_record("group_text"), "p")
+    record = _record("group_text")
+    rows = index_entities(record, "p")
     keys = {decode_id(r["PartitionKey"]) for r in rows[TABLE_BY_PARTICIPANT]}
     assert keys == {"120363041234567890@g.us", "106540352242922", "16315551181"}
+    # A group's conversation is keyed by its customer_id, the group: its row goes there.
+    assert rows[TABLE_BY_MESSAGE][0]["customer_id"] == "120363041234567890@g.us"
+    (conversation,) = [r for r in rows[TABLE_BY_PARTICIPANT]
+                       if r["RowKey"].startswith(CONVERSATION_ROW_PREFIX)]
+    assert decode_id(conversation["PartitionKey"]) == "120363041234567890@g.us"
+
+
+def test_text_message_rows_make_four_partition_groups() -> None:
+    """Five rows, four calls: the customer's row and the conversation row share one."""
+    groups = partition_groups(index_entities(_record("text"), "p"))
+    assert [(table, len(group)) for table, _, group in groups] == [
+        (TABLE_BY_MESSAGE, 1), (TABLE_BY_DAY, 1), (TABLE_BY_PARTICIPANT, 2),
+        (TABLE_BY_PARTICIPANT, 1)]
+    assert groups[2][1] == "16315551181"
+    assert partition_groups(index_entities(_record("status_read"), "p"))[0][0] == (
+        TABLE_BY_MESSAGE)
+    assert len(partition_groups(index_entities(_record("status_read"), "p"))) == 2
+    for table, partition, group in groups:
+        assert {r["PartitionKey"] for r in group} == {partition}
+        assert table in INDEX_TABLES
+
+
+@given(_times, _times, _times, st.text(alphabet="abc~-._", max_size=10))
+def test_participant_range_never_reaches_conversation_rows(
+    t: datetime, s: datetime, e: datetime, business: str
+) -> None:
+    """Every participant range, bounded or open, sorts below every `c~` RowKey."""
+    conversation_key = conversation_row_prefix(business) + f"{inverted_ticks(t)}-x-message-f"
+    for start, end in ((min(s, e), max(s, e)), (None, None)):
+        _, high = query_bounds(start, end)
+        assert conversation_key >= high
+
+
+@given(_times, _times, _times, st.text(max_size=6), st.text(max_size=6))
+def test_conversation_range_selects_only_its_business(
+    t: datetime, s: datetime, e: datetime, business: str, other: str
+) -> None:
+    """`c~<business>~~` is never a prefix of another business's keys (nor of a participant row)."""
+    start, end = min(s, e), max(s, e)
+    text = conversation_filter(business, "16315551181", start, end)
+    low = text.split("RowKey ge '")[1].split("'")[0].replace("''", "'")
+    high = text.split("RowKey lt '")[1].split("'")[0].replace("''", "'")
+    suffix = f"{inverted_ticks(t)}-wamid-message-0123456789abcdef"
+    mine = conversation_row_prefix(business) + suffix
+    assert (low <= mine < high) == (start <= t <= end)
+    open_text = conversation_filter(business, "16315551181", None, None)
+    open_low = open_text.split("RowKey ge '")[1].split("'")[0]
+    open_high = open_text.split("RowKey lt '")[1].split("'")[0]
+    for key in (conversation_row_prefix(other) + suffix, suffix):
+        if other != business or key == suffix:
+            assert not (open_low <= key < open_high)
 
 
 def test_echo_business_side_keyed_by_business_id() -> None:

@@ -64,3 +64,44 @@ async def test_start_failure_raises_so_the_queue_retries() -> None:
     client = FakeClient([None, None], start_error=Exception("host unavailable"))
     with pytest.raises(Exception, match="host unavailable"):
         await start_once(client, "meta-message-1", {})
+
+
+class CountingClient(FakeClient):
+    """Counts the status reads (each one is a storage call in the Durable backend)."""
+
+    def __init__(self, statuses: list[str | None], start_error: Exception | None = None) -> None:
+        super().__init__(statuses, start_error)
+        self.reads = 0
+
+    async def get_status(self, instance_id: str) -> DurableOrchestrationStatus:
+        self.reads += 1
+        return await super().get_status(instance_id)
+
+
+async def test_fresh_body_starts_without_reading_the_status() -> None:
+    """The raw PUT answered 201: no earlier delivery of these bytes, so no status read."""
+    client = CountingClient(["Completed"])  # would stop a start if it were read
+    assert await start_once(client, "meta-message-1", {"x": 1}, fresh_body=True) is True
+    assert client.reads == 0
+    assert client.started == [("archive_event", "meta-message-1", {"x": 1})]
+
+
+@pytest.mark.parametrize("status", ["Completed", "Running", "Pending"])
+async def test_known_body_reads_the_status_first(status: str) -> None:
+    """A redelivery (409 + same bytes) keeps the read: a Completed instance is not re-run."""
+    client = CountingClient([status])
+    assert await start_once(client, "meta-message-1", {}, fresh_body=False) is False
+    assert client.reads == 1 and client.started == []
+
+
+async def test_fresh_body_that_lost_a_start_race_counts_as_already_started() -> None:
+    """A parallel delivery started it first: start_new raises, the read after it says so."""
+    client = CountingClient(["Running"], start_error=Exception("instance already exists"))
+    assert await start_once(client, "meta-message-1", {}, fresh_body=True) is False
+    assert client.reads == 1
+
+
+async def test_fresh_body_start_failure_still_raises() -> None:
+    client = CountingClient([None], start_error=Exception("host unavailable"))
+    with pytest.raises(Exception, match="host unavailable"):
+        await start_once(client, "meta-message-1", {}, fresh_body=True)
