@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from admin.connection import AdminError, Archive, settings_file_values
 from archive.canonical import sha256_hex
+from archive.layout import partition_name
 from archive.names import SEALS_CONTAINER, SETTING_MANIFEST_KEY_ID
 from archive.proof import build_proof
 from archive.seal import SEALED_CONTAINERS, SealError, Verifier
@@ -107,7 +108,8 @@ class BlobRef:
 
     @property
     def day(self) -> date:
-        parts = self.name.split("/")
+        # A small media blob's name is its partition under `small/` (archive.layout).
+        parts = partition_name(self.name).split("/")
         try:
             values = [p.split("=", 1)[1] for p in parts[:3]]
             if [p.split("=", 1)[0] for p in parts[:3]] != ["year", "month", "day"]:

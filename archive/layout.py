@@ -3,8 +3,16 @@
 records: ``year=YYYY/month=MM/day=DD/<provider>/<conversation>/<message>/<name>.json`` where
          <name> is ``<epoch seconds>-<event>-<direction>[-<status value>]``, and for a call
          ``<epoch seconds>-call-<direction>-<call event>[-<call status>]``
-media:   ``year=YYYY/month=MM/day=DD/<provider>/<conversation>/<message>/<media id><ext>``
+media:   ``year=YYYY/month=MM/day=DD/<provider>/<conversation>/<message>/<media id><ext>``, and
+         ``small/year=YYYY/...`` (the same name under SMALL_MEDIA_PREFIX) for an item of fewer
+         than SMALL_MEDIA_MAX_BYTES bytes: the lifecycle rule tiers ``media/year=`` only
 raw:     ``year=YYYY/month=MM/day=DD/<sha256 of body>.json`` (receive date)
+
+A media item's name depends on its size, which only its bytes tell for certain: the
+fetchers (storage.media) ask for the unprefixed name (``media_blob_name`` without a
+size), look for a committed blob under ``media_names_to_check`` before downloading, and
+commit create-only under ``sized_media_name`` once the bytes are counted. The same bytes
+always give the same name, so retries and redeliveries end with one blob per item.
 """
 
 from __future__ import annotations
@@ -47,6 +55,17 @@ _MIME_EXTENSIONS = {
     "text/vcard": ".vcf",
 }
 DEFAULT_EXTENSION = ".bin"
+
+# Media smaller than this many bytes (stickers, short voice notes) are stored under
+# SMALL_MEDIA_PREFIX, which the lifecycle rule does not tier. Why: a tier change costs
+# one write operation per blob whatever its size, so moving a blob this small to a
+# cheaper tier costs more than the capacity it saves over the retention period
+# (break-even ~24 KiB for one Hot->Cold move at 90 days, kept 7 years; the formula is
+# in docs/cost.md). Lifecycle rules cannot filter by size and prefixMatch only
+# includes, hence a prefix of its own. Changing the value renames items whose size lies
+# between the old and the new value: let in-flight media fetches finish first.
+SMALL_MEDIA_MAX_BYTES = 24 * 1024
+SMALL_MEDIA_PREFIX = "small/"
 
 
 def date_prefix(ts: datetime) -> str:
@@ -117,5 +136,33 @@ def base_record_name(record_name: str) -> str:
     return base if base.endswith(".json") else base + ".json"
 
 
-def media_blob_name(event: CanonicalEvent, media: MediaRef, mime_type: str | None) -> str:
-    return f"{_event_folder(event)}/{key_segment(media.media_id)}{extension_for_mime(mime_type)}"
+def is_small_media(size: int) -> bool:
+    """Is a media item of `size` bytes stored under SMALL_MEDIA_PREFIX?"""
+    return size < SMALL_MEDIA_MAX_BYTES
+
+
+def sized_media_name(name: str, size: int) -> str:
+    """The name a media item of `size` bytes is stored under, from its unprefixed `name`."""
+    return SMALL_MEDIA_PREFIX + name if is_small_media(size) else name
+
+
+def media_names_to_check(name: str, declared_size: int | None) -> tuple[str, ...]:
+    """Where an earlier attempt may have committed this item: the name for the size the
+    provider declared, else both (the unprefixed one first)."""
+    if declared_size is not None and declared_size >= 0:
+        return (sized_media_name(name, declared_size),)
+    return (name, SMALL_MEDIA_PREFIX + name)
+
+
+def partition_name(name: str) -> str:
+    """A blob name from its `year=` partition on: a small media blob's without its prefix."""
+    return name.removeprefix(SMALL_MEDIA_PREFIX)
+
+
+def media_blob_name(
+    event: CanonicalEvent, media: MediaRef, mime_type: str | None, size: int | None = None
+) -> str:
+    """A media item's blob name. Without `size`: the unprefixed name (the item's name
+    unless it turns out to be small), which the fetchers resolve once they count the bytes."""
+    name = f"{_event_folder(event)}/{key_segment(media.media_id)}{extension_for_mime(mime_type)}"
+    return name if size is None else sized_media_name(name, size)

@@ -24,6 +24,7 @@ from typing import Any
 from archive.canonical import canonical_json
 from archive.events import CanonicalEvent
 from archive.holds import Matter, matters_covering
+from archive.layout import partition_name
 from archive.names import RECORDS_CONTAINER
 from archive.seal import DISPOSAL_PREFIX, day_prefix
 from archive.timestamps import from_iso, iso_utc, require_aware
@@ -50,8 +51,9 @@ def cutoff_day(at: datetime, days: int) -> date:
 
 
 def partition_day(name: str) -> date | None:
-    """The day of a `year=YYYY/month=MM/day=DD/...` name (None for any other name)."""
-    parts = name.split("/", 3)
+    """The day of a `year=YYYY/month=MM/day=DD/...` name, or of a small media blob's
+    `small/year=...` name (None for any other name)."""
+    parts = partition_name(name).split("/", 3)
     if len(parts) < 4:
         return None
     try:

@@ -1,8 +1,9 @@
 """Daily seals: signed, hash-chained Merkle manifests of what each day's partitions hold.
 
 A seal covers blobs of one UTC day's partitions (`year=/month=/day=`) in the sealed
-containers. Each leaf is one blob: container, name, size, sha256 (what its metadata
-claims at creation; verification recomputes it). Leaves sit in canonical order, sorted
+containers (in `media` also `small/year=/month=/day=`, where small media sit). Each
+leaf is one blob: container, name, size, sha256 (what its metadata claims at creation;
+verification recomputes it). Leaves sit in canonical order, sorted
 by (container, name) as UTF-8 bytes, and the seal holds the RFC 6962 tree root over
 their canonical JSON bytes.
 
@@ -30,6 +31,7 @@ from itertools import pairwise
 from typing import Any, Literal
 
 from archive.canonical import canonical_json, sha256_hex
+from archive.layout import SMALL_MEDIA_PREFIX
 from archive.merkle import leaf_hash, root_from_hashes
 from archive.names import (
     AUDIT_CONTAINER,
@@ -72,9 +74,12 @@ def day_prefix(day: date) -> str:
 
 
 def partition_prefixes(day: date) -> list[tuple[str, str]]:
-    """(container, name prefix) of every partition a day's seal covers."""
+    """(container, name prefix) of every partition a day's seal covers: the day's
+    folder in each sealed container, small media under `media/small/` (archive.layout),
+    and the day's disposal certificates in `seals`."""
     prefix = day_prefix(day)
     return [(name, prefix) for name in SEALED_CONTAINERS] + [
+        (MEDIA_CONTAINER, SMALL_MEDIA_PREFIX + prefix),
         (SEALS_CONTAINER, DISPOSAL_PREFIX + prefix)]
 
 

@@ -3,7 +3,10 @@
 Every call re-resolves the short-lived download URL from the media id (Meta's
 URLs expire after minutes), streams the bytes in blocks while hashing and
 counting them (never holding the file in memory), refuses anything over the size
-cap, checks Meta's sha256 when given, and commits the blob create-only.
+cap, checks Meta's sha256 when given, and commits the blob create-only: under its
+unprefixed name, or under `small/` when it has fewer than SMALL_MEDIA_MAX_BYTES bytes
+(archive.layout; the size is taken from the bytes, so the same item always gets the
+same name, and one blob, whatever retries or redeliveries do).
 The lookup and the download go only to hosts on MEDIA_HOST_ALLOWLIST, within one
 deadline per attempt (storage.media_http). Errors raised here carry short reasons
 with ids and sizes only: they end up in Durable history and in the failures table.
@@ -26,6 +29,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSettings
 
+from archive.layout import SMALL_MEDIA_MAX_BYTES, media_names_to_check, sized_media_name
 from archive.media_hosts import HostAllowlist
 from storage.media_http import (
     Deadline,
@@ -37,7 +41,8 @@ from storage.media_http import (
 
 __all__ = [
     "MediaFetchError", "MediaInfo", "StoredMedia", "check_declared_size", "clean_mime",
-    "content_length", "existing_media", "fetch_media", "resolve", "sha256_matches",
+    "committed_media", "content_length", "existing_media", "fetch_media", "resolve",
+    "sha256_matches",
     "store_chunks", "store_response", "stream_to_blob",
 ]
 
@@ -144,6 +149,24 @@ def existing_media(container: ContainerClient, blob_path: str) -> StoredMedia | 
     )
 
 
+def committed_media(
+    container: ContainerClient, blob_path: str, declared_size: int | None
+) -> StoredMedia | None:
+    """The blob an earlier attempt committed for this item, under either of its names.
+
+    `blob_path` is the item's unprefixed name. With a size the provider declared, only
+    the name for that size is asked (one HEAD, as before small media had a prefix);
+    without one, the unprefixed name and then the `small/` one. A declaration that turns
+    out wrong costs a download again, never a second blob: the commit is create-only
+    under the name the bytes' own size gives.
+    """
+    for name in media_names_to_check(blob_path, declared_size):
+        found = existing_media(container, name)
+        if found is not None:
+            return found
+    return None
+
+
 def stream_to_blob(
     container: ContainerClient,
     blob_path: str,
@@ -220,6 +243,22 @@ def _downloaded(
         raise interrupted("media download interrupted", exc, deadline) from None
 
 
+def _at_least(chunks: Iterator[bytes], min_bytes: int) -> Iterator[bytes]:
+    """`chunks` joined so that every one but the last holds at least `min_bytes`."""
+    buffered: list[bytes] = []
+    filled = 0
+    for chunk in chunks:
+        if not chunk:
+            continue
+        buffered.append(chunk)
+        filled += len(chunk)
+        if filled >= min_bytes:
+            yield buffered[0] if len(buffered) == 1 else b"".join(buffered)
+            buffered, filled = [], 0
+    if buffered:
+        yield b"".join(buffered)
+
+
 def store_chunks(
     container: ContainerClient,
     blob_path: str,
@@ -229,13 +268,21 @@ def store_chunks(
     content_type: str,
     expected_sha256: str | None,
 ) -> StoredMedia:
-    """Hash, count and stage `chunks` (one block each), then commit create-only."""
-    blob = container.get_blob_client(blob_path)
+    """Hash, count and stage `chunks` (one block each), then commit create-only.
+
+    `blob_path` is the item's unprefixed name; the blob's name is chosen from the
+    counted size (archive.layout.sized_media_name). Chunks are joined to at least
+    SMALL_MEDIA_MAX_BYTES, so a small item is always a single chunk: its name is chosen
+    once all of it is counted, and blocks are staged only for an item already past the
+    threshold (blocks belong to the name they were staged under).
+    """
+    blob: BlobClient | None = None
     hasher = hashlib.sha256()
     blocks: list[BlobBlock] = []
     block_ids = _block_ids()
     single: bytes | None = None
     size = 0
+    chunks = _at_least(chunks, SMALL_MEDIA_MAX_BYTES)
     # One chunk of look-ahead: media that fits in a single chunk (most WhatsApp
     # images and voice notes) is stored with one Put Blob instead of Put Block +
     # Put Block List, a write transaction saved per item.
@@ -250,6 +297,8 @@ def store_chunks(
         if not following and not blocks:
             single = pending
             break
+        if blob is None:  # at least SMALL_MEDIA_MAX_BYTES so far: the unprefixed name
+            blob = container.get_blob_client(sized_media_name(blob_path, size))
         block_id = next(block_ids)
         blob.stage_block(block_id, pending)
         blocks.append(BlobBlock(block_id=block_id))
@@ -257,6 +306,8 @@ def store_chunks(
     digest = hasher.digest()
     if expected_sha256 and not sha256_matches(expected_sha256, digest):
         raise MediaFetchError("sha256 mismatch between provider and downloaded bytes")
+    if blob is None:
+        blob = container.get_blob_client(sized_media_name(blob_path, size))
     return _commit(blob, container, blocks, single, digest, size, content_type)
 
 
@@ -317,8 +368,8 @@ def fetch_media(
     deadline = Deadline(deadline_seconds)
     info = resolve(graph_url, media_id, token, allowlist=allowlist, deadline=deadline)
     mime = clean_mime(info.mime_type) or clean_mime(fallback_mime)
-    blob_path = blob_name_for(mime)
-    already = existing_media(container, blob_path)
+    blob_path = blob_name_for(mime)  # unprefixed; the stored name follows the size
+    already = committed_media(container, blob_path, info.file_size)
     if already is not None:
         return already
     if provider_sha256 and not info.sha256:

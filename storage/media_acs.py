@@ -47,8 +47,8 @@ from storage.media import (
     StoredMedia,
     check_declared_size,
     clean_mime,
+    committed_media,
     content_length,
-    existing_media,
     store_chunks,
 )
 from storage.media_http import HTTP_TIMEOUT_SECONDS, Deadline, MediaFetchError
@@ -204,8 +204,8 @@ def fetch_acs_media(
         raise MediaFetchError(f"media download refused: {exc}") from None
     deadline = Deadline(deadline_seconds)
     mime = clean_mime(ref.mime_type)
-    if mime is not None:
-        already = existing_media(container, blob_name_for(mime))
+    if mime is not None:  # ACS declares no size: both names an item may have are asked
+        already = committed_media(container, blob_name_for(mime), None)
         if already is not None:
             return already
     with _client(endpoint, allowed.origin.scheme == "https") as client:
@@ -213,7 +213,7 @@ def fetch_acs_media(
         check_declared_size(opened.length, max_bytes, prefix="media download failed: ")
         if mime is None:
             mime = clean_mime(opened.content_type)
-            already = existing_media(container, blob_name_for(mime))
+            already = committed_media(container, blob_name_for(mime), opened.length)
             if already is not None:
                 return already
         stored = store_chunks(

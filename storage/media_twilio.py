@@ -44,7 +44,8 @@ from storage.media import (
     DEFAULT_DEADLINE_SECONDS,
     StoredMedia,
     clean_mime,
-    existing_media,
+    committed_media,
+    content_length,
     store_response,
 )
 from storage.media_http import Deadline, MediaFetchError, direct_opener, interrupted
@@ -150,10 +151,11 @@ def fetch_twilio_media(
     if path is None or path.media_sid != ref.media_id:
         raise MediaFetchError(f"media {ref.media_id}: MediaUrl is not a Twilio Media resource")
     # Twilio's MediaContentTypeN names the blob before anything is fetched, so a retry
-    # after a committed attempt finds the blob and makes no request at all.
+    # after a committed attempt finds the blob and makes no request at all. Twilio
+    # declares no size, so both names an item may have are asked (storage.media).
     mime = clean_mime(ref.mime_type)
     if mime is not None:
-        already = existing_media(container, blob_name_for(mime))
+        already = committed_media(container, blob_name_for(mime), None)
         if already is not None:
             return already
     deadline = Deadline(deadline_seconds)
@@ -161,7 +163,8 @@ def fetch_twilio_media(
     with response:
         if mime is None:
             mime = clean_mime(response.headers.get("Content-Type"))
-            already = existing_media(container, blob_name_for(mime))
+            already = committed_media(container, blob_name_for(mime), content_length(
+                response.headers.get("Content-Length")))
             if already is not None:
                 return already
         return store_response(

@@ -38,7 +38,7 @@ from storage.media import (
     StoredMedia,
     check_declared_size,
     clean_mime,
-    existing_media,
+    committed_media,
     store_response,
 )
 from storage.media_http import (
@@ -71,11 +71,12 @@ def fetch_wasender_media(
     except NotThisEvent as exc:
         raise MediaFetchError(f"media {ref.kind}: {exc}") from None
     check_declared_size(request.declared_size, max_bytes)
-    # The message's own mime type names the blob, so a retry finds a committed one
-    # before asking WASender again.
+    # The message's own mime type names the blob (and its fileLength the size class:
+    # small media sit under `small/`), so a retry finds a committed one before asking
+    # WASender again.
     mime = clean_mime(ref.mime_type)
     blob_path = blob_name_for(mime)
-    already = existing_media(container, blob_path)
+    already = committed_media(container, blob_path, request.declared_size)
     if already is not None:
         return already
     deadline = Deadline(deadline_seconds)

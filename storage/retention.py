@@ -2,12 +2,13 @@
 
 Walks the `records` container's `year=/month=/day=` folders (a delimiter listing per
 level, so emptied days cost nothing) for provider days before the cut-off, oldest first.
-Per day: one version listing of the records partition and one of the media partition
-(versions, legal holds, immutability and the writers' sha256 come with it), one Get
-Blob per record (its content decides holds and names its media and raw body), one Get
-Blob per raw body (re-derived into its events with archive.parsing.parse_body, so a
-raw body shared by several events goes only when all of them go), and a version
-listing for the raw bodies (per raw day when many sit there, else per blob).
+Per day: one version listing of the records partition and two of the media partition
+(`year=...` and `small/year=...`, where small media sit; versions, legal holds,
+immutability and the writers' sha256 come with them), one Get Blob per record (its
+content decides holds and names its media and raw body), one Get Blob per raw body
+(re-derived into its events with archive.parsing.parse_body, so a raw body shared by
+several events goes only when all of them go), and a version listing for the raw
+bodies (per raw day when many sit there, else per blob).
 
 A plan is bounded (`limit` blobs) and never splits a message folder, where a
 record's media sit; `Planner.next_plan` continues after the previous plan's last
@@ -31,7 +32,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 from archive.custody import CustodyError, custody_from_metadata
 from archive.holds import Matter, referenced_blobs
 from archive.index import index_entities, message_key
-from archive.layout import record_blob_name
+from archive.layout import SMALL_MEDIA_PREFIX, record_blob_name
 from archive.names import MEDIA_CONTAINER, RAW_CONTAINER, RECORDS_CONTAINER, SEALS_CONTAINER
 from archive.parsing import parse_body
 from archive.retention import (
@@ -206,8 +207,11 @@ class Planner:
     def _plan_folders(self, plan: Plan, day: _Day, folders: set[str]) -> None:
         names = sorted(n for folder in folders for n in self._names[folder])
         if day.media is None:
-            day.media = _grouped(list_versions(self.container(MEDIA_CONTAINER),
-                                               day_prefix(day.day)))
+            # Media of a day sit under its folder and, when small, under `small/`.
+            media = self.container(MEDIA_CONTAINER)
+            day.media = {}
+            for prefix in (day_prefix(day.day), SMALL_MEDIA_PREFIX + day_prefix(day.day)):
+                day.media.update(_grouped(list_versions(media, prefix)))
         with ThreadPoolExecutor(WORKERS) as pool:
             read = list(pool.map(lambda n: self._candidate(n, day.records[n]), names))
         candidates: list[RecordCandidate] = []

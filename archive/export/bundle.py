@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from archive.index import latest_status_wins
-from archive.layout import extension_for_mime
+from archive.layout import extension_for_mime, partition_name
 from archive.timestamps import from_iso
 
 BUNDLE_SCHEMA = "wa-archive/export@1"
@@ -303,8 +303,9 @@ def seal_document(body: Mapping[str, Any], signature_hex: str) -> dict[str, Any]
 
 
 def day_of_blob(name: str) -> date | None:
-    """The UTC day of a `year=/month=/day=` blob name (None when it has none)."""
-    match = re.match(r"\Ayear=(\d{4})/month=(\d{2})/day=(\d{2})/", name)
+    """The UTC day of a `year=/month=/day=` blob name, a small media blob's
+    `small/year=...` included (None when it has none)."""
+    match = re.match(r"\Ayear=(\d{4})/month=(\d{2})/day=(\d{2})/", partition_name(name))
     if not match:
         return None
     try:

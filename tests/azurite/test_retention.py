@@ -23,6 +23,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 from archive.canonical import canonical_json
 from archive.disposal import parse_certificate
 from archive.holds import new_matter
+from archive.index import participant_key
 from archive.names import (
     CONTAINERS,
     INDEX_TABLES,
@@ -33,6 +34,7 @@ from archive.names import (
     SETTING_RETENTION_DAYS,
     TABLE_BY_DAY,
     TABLE_BY_MESSAGE,
+    TABLE_BY_PARTICIPANT,
 )
 from archive.retention import BLOB_LEGAL_HOLD, PENDING_PREFIX
 from archive.scope import Scope
@@ -205,6 +207,12 @@ def test_expired_records_go_held_ones_stay_certified_sealed_and_verified(env: En
     by_day = day_rows(env, TABLE_BY_DAY, DAY.isoformat())
     assert len(by_day) == 1 and kept["wamid"].split(".")[1] in next(iter(by_day))
     assert day_rows(env, TABLE_BY_MESSAGE, gone["wamid"]) == set()
+    # The customer's partition keeps only the recent message: its timeline row and its
+    # conversation row (`c~...`, issue 14); those of the disposed records went with them.
+    free_rows = list(env.tables.get_table_client(TABLE_BY_PARTICIPANT).query_entities(
+        f"PartitionKey eq '{participant_key(FREE)}'"))
+    assert {r["record_path"] for r in free_rows} == {recent["path"]}
+    assert sorted(str(r["RowKey"])[:2] for r in free_rows)[-1] == "c~" and len(free_rows) == 2
 
     # The certificate lists exactly what went, each with its sha256 and covering seal.
     doc = env.certificate(run["certificate"])

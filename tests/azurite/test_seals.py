@@ -138,8 +138,9 @@ def test_seal_verify_prove_and_every_tampering_is_named(
     sealed = json.loads(out)
     assert code == 0 and sealed["kind"] == "primary" and sealed["seq"] == 1
     # 2 raw bodies, 2 records, 1 media, 1 audit entry; one listing per sealed container
-    # (5) and the day's disposal certificates in `seals` (none yet), plus the seals listing.
-    assert sealed["leaves"] == 6 and sealed["list_calls"] == 7
+    # (5), small media in `media/small/` (the image: archive.layout), the day's disposal
+    # certificates in `seals` (none yet), plus the seals listing.
+    assert sealed["leaves"] == 6 and sealed["list_calls"] == 8
     assert sealed["hashed"] == 0  # every writer, audit included, stored its sha256
     code, out = run_cli("verify", "--json", capsys=capsys)
     assert code == 0 and json.loads(out)["blobs_checked"] == 6, out

@@ -104,7 +104,7 @@ def test_fixture_media_is_stored_with_its_sha256(
 
     stored = fetch(container, event)
 
-    assert stored.blob_path == media_blob_name(event, event.media[0], mime)
+    assert stored.blob_path == media_blob_name(event, event.media[0], mime, len(data))
     assert stored.sha256 == hashlib.sha256(data).hexdigest() and stored.size == len(data)
     blob = container.get_blob_client(stored.blob_path)
     props = blob.get_blob_properties()
@@ -247,7 +247,9 @@ def test_the_activity_dispatches_wasender_media_to_this_fetcher(
     outcome = fetch_media_item({"event": event.to_dict(), "media_index": 0})
 
     assert outcome["state"] == "stored" and outcome["mime_type"] == mime
-    assert outcome["blob_path"] == media_blob_name(event, event.media[0], mime)
+    # A voice note this short sits under `small/` (archive.layout.SMALL_MEDIA_PREFIX).
+    assert outcome["blob_path"] == media_blob_name(event, event.media[0], mime, len(data))
+    assert outcome["blob_path"].startswith("small/year=")
     assert outcome["blob_path"].endswith(".ogg")
     media = BlobServiceClient.from_connection_string(azurite_conn).get_container_client(
         MEDIA_CONTAINER)

@@ -26,7 +26,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from archive.events import CanonicalEvent
-from archive.layout import media_blob_name
+from archive.layout import media_blob_name, media_names_to_check
 from archive.names import MEDIA_CONTAINER, SETTING_GRAPH_URL, SETTING_MEDIA_HOST_ALLOWLIST
 from orchestrations.steps import fetch_media_item
 from storage import settings
@@ -71,11 +71,13 @@ def new_media_id() -> str:
 
 
 def media_blob_exists(conn: str, event: CanonicalEvent) -> bool:
+    """A blob under either name the item may have (small media sit under `small/`)."""
     path = media_blob_name(event, event.media[0], "image/jpeg")
     container = BlobServiceClient.from_connection_string(conn).get_container_client(
         MEDIA_CONTAINER
     )
-    return bool(container.get_blob_client(path).exists())
+    return any(container.get_blob_client(name).exists()
+               for name in media_names_to_check(path, None))
 
 
 def attempt(event: CanonicalEvent) -> dict[str, object]:

@@ -7,7 +7,8 @@ Per media id the test chooses the behaviour: serve normally, fail the first N
 lookups (expired URL), always 404, announce a wrong sha256, or omit
 Content-Length (chunked) so the size cap must be enforced while streaming, or
 script the first lookups (`script=(500, 404, "stall")`: an HTTP status each, or a
-stall longer than the fetcher's socket timeout) before serving normally.
+stall longer than the fetcher's socket timeout) before serving normally, or announce
+another `file_size` (`announce_size`) or none (`omit_size`).
 
 For the media-fetch hardening tests an item can also answer a lookup `url` of the
 test's choosing, redirect its download (`redirect_to`, the first `redirects`
@@ -39,6 +40,8 @@ class MediaItem:
     fail_first: int = 0  # lookups answered 404 before the item "appears"
     always_404: bool = False
     announce_sha256: str | None = None  # override the sha256 the lookup reports
+    announce_size: int | None = None  # override the file_size the lookup reports
+    omit_size: bool = False  # the lookup reports no file_size at all
     chunked: bool = False  # no Content-Length on the download
     script: tuple[int | str, ...] = ()  # answers to the first lookups: a status or "stall"
     url: str | None = None  # the lookup answers this download url instead of its own
@@ -136,9 +139,11 @@ class MediaServer:
             "url": item.url or self.download_url(media_id),
             "mime_type": item.mime_type,
             "sha256": item.announce_sha256 or item.sha256,
-            "file_size": len(item.data),
+            "file_size": len(item.data) if item.announce_size is None else item.announce_size,
             "id": media_id,
         }
+        if item.omit_size:
+            del doc["file_size"]
         self._send(h, 200, json.dumps(doc).encode(), "application/json")
 
     def _scripted(self, h: BaseHTTPRequestHandler, answer: int | str) -> None:

@@ -1,6 +1,6 @@
 import re
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import given
@@ -8,15 +8,25 @@ from hypothesis import strategies as st
 
 from archive.encoding import decode_id
 from archive.events import CanonicalEvent, MediaRef, StatusInfo
+from archive.export.bundle import day_of_blob
 from archive.identity import event_fingerprint, event_instance_id
 from archive.layout import (
+    SMALL_MEDIA_MAX_BYTES,
+    SMALL_MEDIA_PREFIX,
     conflict_blob_name,
     extension_for_mime,
+    is_small_media,
     media_blob_name,
+    media_names_to_check,
+    partition_name,
     raw_blob_name,
     record_blob_name,
+    sized_media_name,
 )
 from archive.meta.parser import parse_webhook
+from archive.names import MEDIA_CONTAINER, RECORDS_CONTAINER
+from archive.retention import partition_day
+from archive.seal import in_day, partition_prefixes
 from tests.unit._meta_fixtures import fixture_bytes, fixture_names
 
 pytestmark = pytest.mark.unit
@@ -150,6 +160,44 @@ def test_media_blob_name() -> None:
     name = media_blob_name(_event(media=(ref,)), ref, "image/jpeg")
     assert name.endswith("/wamid.AB~2F~2B~3D/1003383421387256.jpg")
     assert name.startswith("year=2024/month=05/day=31/meta/")
+
+
+def test_small_media_rule_and_its_boundary() -> None:
+    # Issue 14: a tier change costs a write per blob, so tiny media stay out of the
+    # lifecycle rule's `media/year=` prefix (break-even ~24 KiB: docs/cost.md).
+    assert SMALL_MEDIA_MAX_BYTES == 24 * 1024 and SMALL_MEDIA_PREFIX == "small/"
+    ref = MediaRef(media_id="1003383421387256", mime_type="audio/ogg", provider_sha256=None,
+                   filename=None, kind="audio")
+    event = _event(media=(ref,))
+    base = media_blob_name(event, ref, "audio/ogg")
+    below = media_blob_name(event, ref, "audio/ogg", SMALL_MEDIA_MAX_BYTES - 1)
+    at = media_blob_name(event, ref, "audio/ogg", SMALL_MEDIA_MAX_BYTES)
+    assert below == "small/" + base and below.startswith("small/year=2024/month=05/day=31/")
+    assert at == base and at.startswith("year=2024/month=05/day=31/meta/")
+    assert media_blob_name(event, ref, "audio/ogg", 0).startswith("small/")
+    assert (is_small_media(SMALL_MEDIA_MAX_BYTES - 1), is_small_media(SMALL_MEDIA_MAX_BYTES)) \
+        == (True, False)
+    assert sized_media_name(base, 10**8) == base
+    # Deterministic: the same item and size always give the same name.
+    assert media_blob_name(event, ref, "audio/ogg", 100) == below
+    assert partition_name(below) == base and partition_name(base) == base
+
+
+def test_where_a_committed_media_blob_is_looked_for() -> None:
+    name = "year=2024/month=05/day=31/meta/c/m/1.ogg"
+    assert media_names_to_check(name, SMALL_MEDIA_MAX_BYTES - 1) == ("small/" + name,)
+    assert media_names_to_check(name, SMALL_MEDIA_MAX_BYTES) == (name,)
+    assert media_names_to_check(name, None) == (name, "small/" + name)
+
+
+def test_a_day_of_small_media_is_sealed_and_dated() -> None:
+    day = date(2024, 5, 31)
+    small = "small/year=2024/month=05/day=31/meta/c/m/1.ogg"
+    assert (MEDIA_CONTAINER, "small/year=2024/month=05/day=31/") in partition_prefixes(day)
+    assert in_day(MEDIA_CONTAINER, small, day)
+    assert not in_day(MEDIA_CONTAINER, small, date(2024, 5, 30))
+    assert not in_day(RECORDS_CONTAINER, small, day)  # only media have small ones
+    assert partition_day(small) == day and day_of_blob(small) == day
 
 
 @given(st.text(max_size=60), st.text(max_size=60), st.text(max_size=60))
