@@ -16,8 +16,8 @@ import azure.functions as func
 from archive.custody import key_id, outbound_mac
 from archive.identity import event_instance_id
 from archive.outbound import OutboundError, parse_outbound
-from ingest.front_door import hand_off, on_front_door_thread
-from ingest.responses import capped_body, error, json_response, log, misconfigured
+from ingest.front_door import hand_off, metered
+from ingest.responses import capped_body, error, json_response, log
 from storage import settings
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -25,17 +25,10 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 @bp.route(route="outbound", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def outbound_capture(req: func.HttpRequest) -> func.HttpResponse:
-    return await on_front_door_thread(_answer, req)
+    return await metered("outbound", "outbound capture", lambda: _capture(req))
 
 
-def _answer(req: func.HttpRequest) -> func.HttpResponse:
-    try:
-        return _capture(req)
-    except settings.SettingError as exc:
-        return misconfigured("outbound capture", exc)
-
-
-def _capture(req: func.HttpRequest) -> func.HttpResponse:
+async def _capture(req: func.HttpRequest) -> func.HttpResponse:
     body = capped_body(req, settings.max_webhook_bytes())
     if isinstance(body, func.HttpResponse):
         return body
@@ -53,7 +46,7 @@ def _capture(req: func.HttpRequest) -> func.HttpResponse:
         return error(400, str(exc))
     # No provider signs an outbound capture: the front door's MAC (a key only the app
     # reads) lets custody checks prove later that the stored body is what was accepted.
-    _, failure = hand_off(
+    _, failure = await hand_off(
         "outbound", body, outbound_mac(body, keys[0]), key_id(keys[0]), received_at
     )
     if failure is not None:

@@ -16,7 +16,7 @@ import azure.functions as func
 from archive.custody import METHOD_META, verifying_key_id
 from archive.meta.handshake import handshake_challenge
 from archive.signature import SIGNATURE_HEADER
-from ingest.front_door import hand_off, on_front_door_thread
+from ingest.front_door import hand_off, metered
 from ingest.responses import capped_body, error, json_response, log, misconfigured
 from storage import settings
 
@@ -29,16 +29,12 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
     auth_level=func.AuthLevel.ANONYMOUS,
 )
 async def meta_webhook(req: func.HttpRequest) -> func.HttpResponse:
-    return await on_front_door_thread(_answer, req)
-
-
-def _answer(req: func.HttpRequest) -> func.HttpResponse:
-    try:
-        if req.method.upper() == "GET":
+    if req.method.upper() == "GET":
+        try:
             return _handshake(req)
-        return _receive(req)
-    except settings.SettingError as exc:
-        return misconfigured("webhook", exc)
+        except settings.SettingError as exc:
+            return misconfigured("webhook", exc)
+    return await metered("meta", "webhook", lambda: _receive(req))
 
 
 def _handshake(req: func.HttpRequest) -> func.HttpResponse:
@@ -52,7 +48,7 @@ def _handshake(req: func.HttpRequest) -> func.HttpResponse:
     )
 
 
-def _receive(req: func.HttpRequest) -> func.HttpResponse:
+async def _receive(req: func.HttpRequest) -> func.HttpResponse:
     body = capped_body(req, settings.max_webhook_bytes())
     if isinstance(body, func.HttpResponse):
         return body
@@ -65,7 +61,7 @@ def _receive(req: func.HttpRequest) -> func.HttpResponse:
             len(body),
         )
         return error(401, "invalid or missing X-Hub-Signature-256")
-    envelope, failure = hand_off("meta", body, signature.strip(), key_id)
+    envelope, failure = await hand_off("meta", body, signature.strip(), key_id)
     if failure is not None:
         return failure
     return json_response(200, {"status": "accepted", "sha256": envelope.sha256})

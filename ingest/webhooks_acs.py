@@ -17,28 +17,29 @@ Same order as Meta: 413, 401 (nothing stored), durable enqueue (503), 200.
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
 import azure.functions as func
 
 from archive.custody import AUTHENTICATED_BY, METHOD_ACS
-from ingest.front_door import mac_hand_off, on_front_door_thread, refused
+from ingest.front_door import mac_hand_off, metered, refused
 from ingest.responses import capped_body, error, json_response, log, misconfigured
 from storage import settings
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
+# Only the authentication step runs here (the hand-off itself is async, on the loop).
+_AUTH = ThreadPoolExecutor(2, thread_name_prefix="acs-auth")
 
 
 @bp.route(route="webhooks/acs", methods=["POST", "OPTIONS"], auth_level=func.AuthLevel.ANONYMOUS)
 async def acs_webhook(req: func.HttpRequest) -> func.HttpResponse:
-    return await on_front_door_thread(_answer, req)
-
-
-def _answer(req: func.HttpRequest) -> func.HttpResponse:
-    try:
-        if req.method.upper() == "OPTIONS":
+    if req.method.upper() == "OPTIONS":
+        try:
             return _abuse_protection(req)
-        return _receive(req)
-    except settings.SettingError as exc:
-        return misconfigured("acs webhook", exc)
+        except settings.SettingError as exc:
+            return misconfigured("acs webhook", exc)
+    return await metered("acs", "acs webhook", lambda: _receive(req))
 
 
 def _abuse_protection(req: func.HttpRequest) -> func.HttpResponse:
@@ -59,7 +60,7 @@ def _authenticated_by(req: func.HttpRequest) -> str | None:
     return how if how in AUTHENTICATED_BY[METHOD_ACS] else None
 
 
-def _receive(req: func.HttpRequest) -> func.HttpResponse:
+async def _receive(req: func.HttpRequest) -> func.HttpResponse:
     body = capped_body(req, settings.max_webhook_bytes())
     if isinstance(body, func.HttpResponse):
         return body
@@ -67,7 +68,10 @@ def _receive(req: func.HttpRequest) -> func.HttpResponse:
     from storage.acs_auth import KeysUnavailable
 
     try:
-        how = _authenticated_by(req)
+        # May fetch Entra ID's signing keys (a blocking HTTPS call, cached): off the loop,
+        # on threads of its own, not the worker's shared pool (queue triggers and
+        # activities may sit there in storage retries while the archive account is down).
+        how = await asyncio.get_running_loop().run_in_executor(_AUTH, _authenticated_by, req)
     except KeysUnavailable:
         # The token cannot be judged without the issuer's keys: not a 401 (Event Grid may
         # drop a 4xx delivery), a 503 so it is redelivered once Entra answers again.
@@ -83,7 +87,7 @@ def _receive(req: func.HttpRequest) -> func.HttpResponse:
     if answer is not None:
         log.info("acs webhook subscription validated by=%s", how)
         return func.HttpResponse(answer, status_code=200, mimetype="application/json")
-    envelope, failure = mac_hand_off("acs", body, how)
+    envelope, failure = await mac_hand_off("acs", body, how)
     if failure is not None:
         return failure
     return json_response(200, {"status": "accepted", "sha256": envelope.sha256})

@@ -18,8 +18,8 @@ import azure.functions as func
 
 from archive.custody import key_id, signed_url_fits
 from archive.twilio_signature import TWILIO_SIGNATURE_HEADER, find_signed_url
-from ingest.front_door import hand_off, on_front_door_thread, refused
-from ingest.responses import capped_body, error, misconfigured
+from ingest.front_door import hand_off, metered, refused
+from ingest.responses import capped_body, error
 from storage import settings
 
 ROUTE = "webhooks/twilio"
@@ -33,14 +33,7 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 @bp.route(route=ROUTE, methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 async def twilio_webhook(req: func.HttpRequest) -> func.HttpResponse:
-    return await on_front_door_thread(_answer, req)
-
-
-def _answer(req: func.HttpRequest) -> func.HttpResponse:
-    try:
-        return _receive(req)
-    except settings.SettingError as exc:
-        return misconfigured("twilio webhook", exc)
+    return await metered("twilio", "twilio webhook", lambda: _receive(req))
 
 
 def public_url(base: str, request_url: str) -> str:
@@ -49,7 +42,7 @@ def public_url(base: str, request_url: str) -> str:
     return f"{base}{ROUTE_PATH}" + (f"?{query}" if query else "")
 
 
-def _receive(req: func.HttpRequest) -> func.HttpResponse:
+async def _receive(req: func.HttpRequest) -> func.HttpResponse:
     body = capped_body(req, settings.max_webhook_bytes())
     if isinstance(body, func.HttpResponse):
         return body
@@ -62,7 +55,7 @@ def _receive(req: func.HttpRequest) -> func.HttpResponse:
         refused("twilio webhook", body, "signature")
         return error(401, f"invalid or missing {TWILIO_SIGNATURE_HEADER}")
     signed_url, token = found
-    envelope, failure = hand_off(
+    envelope, failure = await hand_off(
         "twilio", body, signature.strip(), key_id(token),
         authenticated_by=AUTHENTICATED_BY, signed_url=signed_url,
     )

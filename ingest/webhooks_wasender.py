@@ -17,8 +17,8 @@ import hmac
 import azure.functions as func
 
 from archive.wasender.redact import redact_credentials
-from ingest.front_door import mac_hand_off, on_front_door_thread, refused
-from ingest.responses import capped_body, error, json_response, misconfigured
+from ingest.front_door import mac_hand_off, metered, refused
+from ingest.responses import capped_body, error, json_response
 from storage import settings
 
 WASENDER_SIGNATURE_HEADER = "X-Webhook-Signature"
@@ -29,14 +29,7 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 @bp.route(route="webhooks/wasender", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 async def wasender_webhook(req: func.HttpRequest) -> func.HttpResponse:
-    return await on_front_door_thread(_answer, req)
-
-
-def _answer(req: func.HttpRequest) -> func.HttpResponse:
-    try:
-        return _receive(req)
-    except settings.SettingError as exc:
-        return misconfigured("wasender webhook", exc)
+    return await metered("wasender", "wasender webhook", lambda: _receive(req))
 
 
 def secret_matches(presented: str | None, secrets: list[str]) -> bool:
@@ -51,7 +44,7 @@ def secret_matches(presented: str | None, secrets: list[str]) -> bool:
     return matched
 
 
-def _receive(req: func.HttpRequest) -> func.HttpResponse:
+async def _receive(req: func.HttpRequest) -> func.HttpResponse:
     body = capped_body(req, settings.max_webhook_bytes())
     if isinstance(body, func.HttpResponse):
         return body
@@ -62,7 +55,7 @@ def _receive(req: func.HttpRequest) -> func.HttpResponse:
         return error(401, f"invalid or missing {WASENDER_SIGNATURE_HEADER}")
     # The envelope's sessionId is the session API key: it must never reach WORM storage.
     body, _ = redact_credentials(body)
-    envelope, failure = mac_hand_off("wasender", body, AUTHENTICATED_BY)
+    envelope, failure = await mac_hand_off("wasender", body, AUTHENTICATED_BY)
     if failure is not None:
         return failure
     return json_response(200, {"status": "accepted", "sha256": envelope.sha256})

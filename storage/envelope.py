@@ -19,18 +19,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from azure.storage.blob import ContainerClient
-from azure.storage.queue import QueueClient
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.blob import ContainerClient, ContentSettings
+from azure.storage.blob.aio import ContainerClient as AioContainerClient
+from azure.storage.queue.aio import QueueClient as AioQueueClient
 
 from archive.custody import Custody
 from archive.layout import raw_blob_name
-from storage.blobs import create_only, read_blob
+from storage.blobs import JSON_CONTENT, read_blob
 
 # v2 added the signature; a v1 envelope cannot be re-verified and is quarantined.
 ENVELOPE_VERSION = 2
@@ -152,25 +155,39 @@ def _optional_text(doc: dict[str, Any], name: str) -> str | None:
     return value
 
 
-def enqueue(
-    envelope: Envelope, queue: QueueClient, raw: ContainerClient, custody: Custody
+def inline_message(envelope: Envelope) -> str | None:
+    """The queue message carrying the body inline, or None when it needs a claim-check."""
+    message = encode(envelope, inline=True)
+    if len(message) <= MAX_INLINE_ENVELOPE_BYTES // 4 or (
+        len(message.encode("utf-8")) <= MAX_INLINE_ENVELOPE_BYTES
+    ):
+        return message
+    return None
+
+
+async def enqueue(
+    envelope: Envelope, queue: AioQueueClient, raw: AioContainerClient, custody: Custody
 ) -> bool:
     """Put the envelope on the queue; claim-check the body first when it is too big.
 
-    Returns True when the body was claim-checked (the raw blob then carries `custody`
-    as metadata). Raises the SDK's error when storage is unreachable: the caller
-    answers 503 so the provider retries.
+    Async (aio clients), as the front door runs on the worker's event loop. Returns
+    True when the body was claim-checked (the raw blob, written create-only, then
+    carries `custody` as metadata). Raises the SDK's error when storage is
+    unreachable: the caller answers 503 so the provider retries.
     """
-    message = encode(envelope, inline=True)
-    if len(message.encode("utf-8")) <= MAX_INLINE_ENVELOPE_BYTES:
-        queue.send_message(message, time_to_live=NO_EXPIRY)
+    message = inline_message(envelope)
+    if message is not None:
+        await queue.send_message(message, time_to_live=NO_EXPIRY)
         return False
     assert envelope.body is not None
-    create_only(
-        raw, envelope.raw_path, envelope.body,
-        metadata=custody.to_metadata(envelope.sha256, envelope.source),
-    )
-    queue.send_message(encode(envelope, inline=False), time_to_live=NO_EXPIRY)
+    # Create-only; an existing name is a redelivery of the same body (the name is its hash).
+    with contextlib.suppress(ResourceExistsError):
+        await raw.upload_blob(
+            envelope.raw_path, envelope.body, overwrite=False,
+            content_settings=ContentSettings(content_type=JSON_CONTENT),
+            metadata=custody.to_metadata(envelope.sha256, envelope.source),
+        )
+    await queue.send_message(encode(envelope, inline=False), time_to_live=NO_EXPIRY)
     return True
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
@@ -12,12 +13,16 @@ from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from admin.connection import Archive, ArchiveTarget
+from archive.names import SETTING_ARCHIVE_STORAGE
 from devhost.azurite import ACCOUNT_KEY
 from storage.clients import (
     SDK_LOGGERS,
     Profile,
     account_from_connection_string,
     account_named,
+    aio_container_client,
+    aio_queue_client,
+    close_aio_clients,
     service_client,
 )
 
@@ -81,3 +86,55 @@ def test_building_a_client_quiets_the_sdk_request_logging() -> None:
     policy = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
     assert not policy.isEnabledFor(logging.INFO)
     assert logging.getLogger("azure").level == logging.WARNING
+
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                   "all_proxy", "NO_PROXY", "no_proxy")
+
+
+def test_async_clients_are_reused_per_event_loop_with_the_profile_s_tuning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(SETTING_ARCHIVE_STORAGE, connection_string())
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+    async def on_one_loop() -> tuple[Any, Any]:
+        queue = aio_queue_client("ingest", Profile.FAST)
+        raw = aio_container_client("raw", Profile.FAST)
+        assert aio_queue_client("ingest", Profile.FAST) is queue  # built once per loop
+        assert aio_container_client("raw", Profile.FAST) is raw
+        assert aio_queue_client("ingest", Profile.WORKER) is not queue
+        for client in (queue, raw):
+            policy: Any = client._config.retry_policy  # the async linear retry: quick 503s
+            assert (type(policy).__module__.endswith("policies_async"),
+                    policy.total_retries, policy.backoff) == (True, 1, 1)
+        assert type(queue._message_encode_policy).__name__ == "TextBase64EncodePolicy"
+        await close_aio_clients()
+        return queue, raw
+
+    first, second = asyncio.run(on_one_loop()), asyncio.run(on_one_loop())
+    assert first[0] is not second[0] and first[1] is not second[1]
+
+
+def test_async_clients_look_up_env_settings_only_when_a_proxy_is_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(SETTING_ARCHIVE_STORAGE, connection_string())
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+    async def trusts_env() -> bool:
+        # The queue client's transport is a wrapper; its service owns the aiohttp transport.
+        aio_queue_client("ingest", Profile.FAST)
+        from storage import clients
+
+        services = [c for k, c in clients._aio_clients().items() if k[0] == "service"]
+        (service,) = services
+        trusted = bool(service._pipeline._transport._use_env_settings)
+        await close_aio_clients()
+        return trusted
+
+    assert asyncio.run(trusts_env()) is False  # no netrc/proxy lookup per request
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert asyncio.run(trusts_env()) is True  # a configured proxy is still honoured

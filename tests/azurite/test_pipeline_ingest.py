@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import inspect
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -33,6 +31,7 @@ from storage.envelope import MAX_INLINE_ENVELOPE_BYTES, decode, load_body
 from tests.support import webhooks
 from tests.support.envelopes import enqueue_signed, meta_envelope
 from tests.support.pipeline_env import use_archive
+from tests.support.routes import call_route
 
 pytestmark = pytest.mark.azurite
 
@@ -41,11 +40,7 @@ FUNCTIONS = {spec.name: spec.callable for spec in describe(function_app.app)}
 
 def call(name: str, req: func.HttpRequest) -> func.HttpResponse:
     """Invoke an HTTP function as the worker does: awaited when it is async."""
-    result = FUNCTIONS[name](req)
-    if inspect.iscoroutine(result):
-        result = asyncio.run(result)
-    assert isinstance(result, func.HttpResponse)
-    return result
+    return call_route(FUNCTIONS[name], req)
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> func.HttpRequest:

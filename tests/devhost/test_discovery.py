@@ -69,7 +69,8 @@ def test_repo_function_app_is_discovered_like_the_worker_indexes_it():
 
 def test_fixture_app_functions_and_bindings():
     specs = {s.name: s for s in discover(APPS / "host_http.py")}
-    assert set(specs) == {"hello", "items", "echo", "admin_only", "broken", "slow", "release"}
+    assert set(specs) == {"hello", "items", "echo", "admin_only", "broken", "slow", "release",
+                          "where"}
     assert specs["hello"].trigger == {
         "type": "httpTrigger",
         "direction": "IN",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -196,3 +197,14 @@ def test_compile_route_matches(template: str, path: str, expected: dict[str, str
 def test_compile_route_rejects(template: str, path: str):
     pattern, _ = compile_route(template)
     assert pattern.fullmatch(path) is None
+
+
+async def test_async_handlers_run_on_the_host_s_event_loop(
+    host: DevHost, http: aiohttp.ClientSession
+) -> None:
+    # As the Python worker does: `async def` functions are awaited on the server's loop
+    # (the front door's aio Storage clients rely on it), sync ones go to a thread.
+    async with http.get(f"{host.url}/api/where") as response:
+        assert response.status == 200
+        doc = await response.json()
+    assert doc == {"loop": id(asyncio.get_running_loop()), "thread": threading.get_ident()}

@@ -47,6 +47,7 @@ from storage.provision import ensure_archive_resources
 from tests.e2e.pipeline_harness import DevHostProcess, http, wait_for
 from tests.support.acs_stand_in import AUDIENCE, TENANT_ID, AcsMediaItem, AcsStandIn, EntraIssuer
 from tests.support.pipeline_env import ACS_WEBHOOK_SECRET, use_archive
+from tests.support.routes import call_route
 
 pytestmark = pytest.mark.e2e
 
@@ -324,7 +325,7 @@ def test_no_credential_is_kept_and_rejected_bodies_left_no_trace(
 def test_the_queue_message_holds_no_credential(
         fresh_azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> None:
     """The ingest message as the route writes it (run in-process: devhost would consume it)."""
-    from ingest.webhooks_acs import _answer
+    from ingest.webhooks_acs import acs_webhook
 
     issuer = EntraIssuer().start()
     try:
@@ -340,7 +341,7 @@ def test_the_queue_message_holds_no_credential(
             request = func.HttpRequest(
                 method="POST", url=f"http://localhost{ROUTE}", body=body, params=params,
                 headers={"Content-Type": "application/json", **headers})
-            assert _answer(request).status_code == 200
+            assert call_route(acs_webhook, request).status_code == 200
         queue = QueueClient.from_connection_string(
             conn, INGEST_QUEUE, message_decode_policy=TextBase64DecodePolicy())
         messages = queue.peek_messages(max_messages=32)
@@ -359,7 +360,7 @@ def test_the_queue_message_holds_no_credential(
 def test_unreachable_signing_keys_answer_503_and_store_nothing(
         fresh_azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> None:
     """A token that cannot be judged is neither refused for good (401) nor accepted."""
-    from ingest.webhooks_acs import _answer
+    from ingest.webhooks_acs import acs_webhook
 
     issuer = EntraIssuer().start()
     token = issuer.mint()
@@ -373,7 +374,7 @@ def test_unreachable_signing_keys_answer_503_and_store_nothing(
     request = func.HttpRequest(
         method="POST", url=f"http://localhost{ROUTE}", body=fixture("text_received"), params={},
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
-    answer = _answer(request)
+    answer = call_route(acs_webhook, request)
     assert answer.status_code == 503
     assert answer.headers.get("Retry-After") == "30"
     queue = QueueClient.from_connection_string(

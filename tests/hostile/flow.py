@@ -8,7 +8,6 @@ the hostile-input tests care about what each step stores, not about scheduling.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
@@ -29,6 +28,7 @@ from orchestrations.steps import fetch_media_item, store_record
 from storage.clients import queue_client
 from storage.envelope import Envelope, EnvelopeError, decode
 from tests.support import webhooks
+from tests.support.routes import call_route
 
 FUNCTIONS = {spec.name: spec.callable for spec in describe(function_app.app)}
 WEBHOOK_URL = "/api/webhooks/meta"
@@ -38,7 +38,7 @@ def post_webhook(body: bytes, headers: dict[str, str]) -> func.HttpResponse:
     handler: Callable[[func.HttpRequest], Coroutine[Any, Any, func.HttpResponse]] = FUNCTIONS[
         "meta_webhook"
     ]
-    return asyncio.run(handler(func.HttpRequest("POST", WEBHOOK_URL, headers=headers, body=body)))
+    return call_route(handler, func.HttpRequest("POST", WEBHOOK_URL, headers=headers, body=body))
 
 
 def take_envelopes() -> list[Envelope]:

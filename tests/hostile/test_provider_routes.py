@@ -11,7 +11,6 @@ queue message itself, and checks that no credential reaches the queue, the raw b
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import http.client
@@ -67,6 +66,7 @@ from tests.support.pipeline_env import (
     WASENDER_RETIRED_SECRET,
     WASENDER_SECRET,
 )
+from tests.support.routes import call_route
 from tests.support.webhooks import CUSTODY_MAC_KEY
 
 APP_CAP = 64 * 1024  # MAX_WEBHOOK_BYTES here: oversize bodies stay cheap
@@ -449,7 +449,7 @@ def test_no_credential_in_the_devhost_log(stack: Stack) -> None:
 
 def call(name: str, req: func.HttpRequest) -> func.HttpResponse:
     handler: Callable[[func.HttpRequest], Coroutine[Any, Any, func.HttpResponse]] = FUNCTIONS[name]
-    return asyncio.run(handler(req))
+    return call_route(handler, req)
 
 
 def test_no_credential_reaches_queue_raw_or_record(conn: str) -> None:

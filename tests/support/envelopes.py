@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 from azure.storage.blob import ContainerClient
-from azure.storage.queue import QueueClient
+from azure.storage.blob.aio import ContainerClient as AioContainerClient
+from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+from azure.storage.queue.aio import QueueClient as AioQueueClient
 
 from archive.custody import METHOD_META, METHOD_OUTBOUND, Custody, key_id, outbound_mac
 from archive.signature import sign
@@ -34,8 +38,29 @@ def custody_of(envelope: Envelope) -> Custody:
 
 
 def enqueue_signed(envelope: Envelope, queue: QueueClient, raw: ContainerClient) -> bool:
-    """What the front door's hand-off does after it verified the signature."""
-    return enqueue(envelope, queue, raw, custody_of(envelope))
+    """What the front door's hand-off does after it verified the signature.
+
+    The front door's own (async) `enqueue`, on aio clients for the same queue and
+    container as the given sync ones (base64 messages, as the front door sends them).
+    """
+
+    async def run() -> bool:
+        async with (
+            AioQueueClient.from_queue_url(
+                queue.url, credential=queue.credential,
+                message_encode_policy=TextBase64EncodePolicy(),
+            ) as aio_queue,
+            AioContainerClient.from_container_url(raw.url, credential=raw.credential) as aio_raw,
+        ):
+            return await enqueue(envelope, aio_queue, aio_raw, custody_of(envelope))
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run())
+    # Called from async code (a Textual pilot test): its own loop, on another thread.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
 
 
 def store_envelope(envelope: Envelope) -> list[dict[str, Any]]:

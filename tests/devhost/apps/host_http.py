@@ -1,5 +1,6 @@
 """Fixture app for devhost HTTP tests: routes, auth levels, conversion, concurrency."""
 
+import asyncio
 import json
 import threading
 
@@ -59,3 +60,10 @@ def slow(req: func.HttpRequest) -> func.HttpResponse:
 async def release(req: func.HttpRequest) -> func.HttpResponse:
     RELEASE.set()
     return func.HttpResponse("ok")
+
+
+@app.route(route="where", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+async def where(req: func.HttpRequest) -> func.HttpResponse:
+    # Where an async handler runs: the worker runs it on its event loop, not in a thread.
+    doc = {"loop": id(asyncio.get_running_loop()), "thread": threading.get_ident()}
+    return func.HttpResponse(json.dumps(doc), mimetype="application/json")
