@@ -30,22 +30,25 @@ param retentionDays int = 2557
 @description('SETTING THIS TO TRUE LOCKS THE ARCHIVE RETENTION POLICY IRREVERSIBLY, WITH NO CONFIRMATION: ARM locks an Unlocked account policy when asked for state Locked. Leave false until `wa-archive lock-retention` has locked it (the guarded path: checks, audit entry, locks older versions too), then set true so redeployments keep it locked.')
 param retentionPolicyLocked bool = false
 
-@description('Days in Hot before archived blobs move to Cool.')
-@minValue(1)
-param coolAfterDays int = 90
-
-@description('Days after creation before archived blobs move to the colder tier.')
-@minValue(1)
-param archiveAfterDays int = 365
-
-@description('The colder tier: Cold (online) or Archive (offline, hours to rehydrate).')
+// Lifecycle tiering (issue 14). Only `media` is tiered: records, raw bodies, seals
+// and the rest are a few KB each, and below about 20 KB a tier change (one billed
+// write per blob) costs more than the cheaper tier saves over 7 years (docs/cost.md).
+@description('Tier `media` blobs move to, in one move, mediaTierAfterDays after creation. Cold (default) and Cool stay online. Archive is offline: rehydration takes hours (a regulator production waits) and the daily verification cannot read Archive blobs; it also needs archiveSkuName Standard_LRS, Standard_GRS or Standard_RAGRS.')
 @allowed([
   'Cold'
+  'Cool'
   'Archive'
 ])
-param archiveTier string = 'Cold'
+param mediaTier string = 'Cold'
 
-@description('Archive account replication. The Archive tier needs LRS, GRS or RA-GRS: any other pairing is refused when the deployment is validated.')
+@description('Days after creation before `media` blobs move to mediaTier.')
+@minValue(1)
+param mediaTierAfterDays int = 90
+
+@description('Also tier small media (the app writes media below its size threshold under `media/small/`). Off by default: their tier-change writes would cost more than they save (docs/cost.md).')
+param tierSmallMedia bool = false
+
+@description('Archive account replication. mediaTier Archive needs LRS, GRS or RA-GRS: any other pairing is refused when the deployment is validated.')
 @allowed([
   'Standard_LRS'
   'Standard_GRS'
@@ -137,6 +140,83 @@ param maximumInstanceCount int = 100
 ])
 param instanceMemoryMB int = 2048
 
+// Durable backend (issue 14; docs/durable.md). azureStorage keeps the task hub in
+// the host storage account, as before. durableTaskScheduler deploys a Durable Task
+// Scheduler and points the Durable extension at it through app settings only;
+// host.json keeps the Azure Storage default, which devhost emulates.
+@description('Durable Functions backend: azureStorage (task hub in the host account) or durableTaskScheduler (managed scheduler; about 5x the work-item throughput in the benchmark Microsoft published; billed separately).')
+@allowed([
+  'azureStorage'
+  'durableTaskScheduler'
+])
+param durableBackend string = 'azureStorage'
+
+@description('Durable Task Scheduler SKU (durableTaskScheduler only): Consumption is billed per action; Dedicated per capacity unit per month.')
+@allowed([
+  'Consumption'
+  'Dedicated'
+])
+param durableSchedulerSku string = 'Consumption'
+
+@description('Capacity units of a Dedicated scheduler (1-3); ignored for Consumption.')
+@minValue(1)
+@maxValue(3)
+param durableSchedulerCapacity int = 1
+
+@description('Addresses or CIDR ranges the scheduler accepts (durableTaskScheduler only). Empty (the default) refuses every caller, the app included: set the egress ranges of the app, or 0.0.0.0/0 deliberately (identity and the task-hub role still apply), before switching (docs/durable.md).')
+param durableSchedulerIpAllowlist array = []
+
+@description('Webhook every alert also goes to (a chat or paging integration); empty for none. Secure: such URLs often carry a token, and a secure parameter stays out of the deployment history.')
+@secure()
+param alertWebhookUrl string
+
+@description('URL of docs/operations.md as the firm publishes it (its repository or an internal copy); every alert links its section there.')
+param runbookBaseUrl string
+
+@description('Alert when the oldest message in `ingest` is older than this many minutes.')
+@minValue(1)
+param queueMaxAgeMinutes int = 10
+
+@description('Alert when no event was archived for this many minutes during business hours (15 to 2880).')
+@minValue(15)
+@maxValue(2880)
+param noEventsMinutes int = 60
+
+@description('Business hours for the no-events alert: first hour (0-23) and the hour the day ends (1-24), local time in businessTimeZone.')
+@minValue(0)
+@maxValue(23)
+param businessHoursStart int = 8
+
+@minValue(1)
+@maxValue(24)
+param businessHoursEnd int = 18
+
+@description('Business days as KQL dayofweek numbers: 0 Sunday, 1 Monday ... 6 Saturday.')
+param businessDays array = [
+  1
+  2
+  3
+  4
+  5
+]
+
+@description('IANA time zone of the business hours (KQL datetime_utc_to_local takes IANA names), e.g. America/New_York or Europe/London.')
+param businessTimeZone string = 'America/New_York'
+
+@description('Alert when more than this percent of webhook requests answer 5xx within 15 minutes.')
+@minValue(1)
+@maxValue(100)
+param webhook5xxPercent int = 5
+
+@description('Alert when more media items than this are recorded unavailable within an hour.')
+@minValue(0)
+param mediaGapThreshold int = 10
+
+@description('Alert when no daily seal was written for this many hours (the seal timer runs at 01:30 UTC).')
+@minValue(25)
+@maxValue(47)
+param sealMissedHours int = 26
+
 // Storage account names take lowercase letters and digits only; a prefix typed
 // in capitals would otherwise fail the deployment.
 var prefix = toLower(namePrefix)
@@ -156,7 +236,11 @@ var names = {
   actionGroup: 'ag-${prefix}-${suffix}'
   plan: 'plan-${prefix}-${suffix}'
   functionApp: 'func-${prefix}-${suffix}'
+  durableScheduler: 'dts-${prefix}-${suffix}'
 }
+// The task hub: host.json extensions.durableTask.hubName (tests/bicep checks they agree).
+var hubName = 'WaArchiveHub'
+var useDurableTaskScheduler = durableBackend == 'durableTaskScheduler'
 
 // Flex Consumption regions without zone-redundant storage (issue 20; see
 // `az functionapp list-flexconsumption-locations` and the Azure regions list).
@@ -177,7 +261,7 @@ var hostSku = (hostStorageSkuName == 'auto') ? (contains(regionsWithoutZrs, toLo
 // conditional fail() would say the same, but checkov 3.3.30's Bicep parser,
 // pycep-parser 0.5.1, cannot read fail(), and a file it cannot parse is not
 // scanned at all.)
-var tierAndSku = '${archiveTier}/${archiveSkuName}'
+var tierAndSku = '${mediaTier}/${archiveSkuName}'
 
 // Route prefix comes from host.json (extensions.http.routePrefix).
 var webhookPath = '/api/webhooks/meta'
@@ -240,12 +324,37 @@ module keyVault 'modules/keyvault.bicep' = {
 module alerts 'modules/alerts.bicep' = {
   name: 'alerts'
   params: {
+    tags: tags
+    actionGroupId: observability.outputs.actionGroupId
+  }
+}
+
+// Observability (issue 15): the one action group (email + optional webhook), the
+// pipeline alert rules (log search over the workspace; one Activity Log alert on
+// the retention policy and its lock) and the metrics workbook. Runbook:
+// docs/operations.md.
+module observability 'modules/observability.bicep' = {
+  name: 'observability'
+  params: {
     location: location
     tags: tags
     actionGroupName: names.actionGroup
-    alertEmail: alertEmail
-    vaultId: keyVault.outputs.vaultId
     workspaceId: monitoring.outputs.workspaceId
+    keyVaultId: keyVault.outputs.vaultId
+    archiveStorageAccountId: archiveStorage.outputs.accountId
+    logArchiveAccountId: logArchive.outputs.accountId
+    alertEmail: alertEmail
+    alertWebhookUrl: alertWebhookUrl
+    runbookBaseUrl: runbookBaseUrl
+    queueMaxAgeMinutes: queueMaxAgeMinutes
+    noEventsMinutes: noEventsMinutes
+    businessHoursStart: businessHoursStart
+    businessHoursEnd: businessHoursEnd
+    businessDays: businessDays
+    businessTimeZone: businessTimeZone
+    webhook5xxPercent: webhook5xxPercent
+    mediaGapThreshold: mediaGapThreshold
+    sealMissedHours: sealMissedHours
   }
 }
 
@@ -274,8 +383,8 @@ module archiveStorage 'modules/archive-storage.bicep' = {
     tierAndSku: tierAndSku
     retentionDays: retentionDays
     retentionPolicyLocked: retentionPolicyLocked
-    coolAfterDays: coolAfterDays
-    archiveAfterDays: archiveAfterDays
+    mediaTierAfterDays: mediaTierAfterDays
+    tierSmallMedia: tierSmallMedia
     encryptionIdentityId: identities.outputs.encryptionIdentityId
     keyVaultUri: keyVault.outputs.vaultUri
     encryptionKeyName: keyVault.outputs.storageKeyName
@@ -322,7 +431,6 @@ module retentionAccess 'modules/retention-access.bicep' = {
     prunedTableNames: [
       'IndexByMessage'
       'IndexByParticipant'
-      'IndexByConversation'
       'IndexByDay'
     ]
     keptTableNames: [
@@ -333,6 +441,22 @@ module retentionAccess 'modules/retention-access.bicep' = {
     retentionPrincipalId: identities.outputs.retentionPrincipalId
     createOnlyRoleId: archiveStorage.outputs.createOnlyRoleId
     retentionOperatorsGroupPrincipalId: retentionOperatorsGroupPrincipalId
+  }
+}
+
+// Only with durableBackend 'durableTaskScheduler': the scheduler, its task hub and
+// the app identity's role on that task hub.
+module durableScheduler 'modules/durable-scheduler.bicep' = if (useDurableTaskScheduler) {
+  name: 'durable-scheduler'
+  params: {
+    location: location
+    tags: tags
+    schedulerName: names.durableScheduler
+    taskHubName: hubName
+    skuName: durableSchedulerSku
+    capacity: durableSchedulerCapacity
+    ipAllowlist: durableSchedulerIpAllowlist
+    appPrincipalId: identities.outputs.appPrincipalId
   }
 }
 
@@ -373,6 +497,9 @@ module functionApp 'modules/function-app.bicep' = {
     logArchiveAccountId: logArchive.outputs.accountId
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    durableBackend: durableBackend
+    durableSchedulerEndpoint: useDurableTaskScheduler ? durableScheduler.outputs.endpoint : ''
+    durableTaskHubName: hubName
   }
 }
 
@@ -396,6 +523,12 @@ module acsEvents 'modules/acs-events.bicep' = if (!empty(communicationServicesNa
   }
 }
 
+@description('Action group every alert goes to.')
+output alertActionGroupId string = observability.outputs.actionGroupId
+
+@description('The pipeline metrics workbook (Azure Monitor > Workbooks, or the workspace).')
+output workbookId string = observability.outputs.workbookId
+
 @description('Point the Meta webhook (callback URL) here.')
 output webhookUrl string = 'https://${functionApp.outputs.defaultHostName}${webhookPath}'
 
@@ -406,7 +539,10 @@ output providerWebhookUrls object = {
   acs: 'https://${functionApp.outputs.defaultHostName}${providerWebhookPaths.acs}'
 }
 
-@description('Host account: Functions runtime, task hub, deployment package.')
+@description('Durable Task Scheduler endpoint; empty with durableBackend azureStorage.')
+output durableSchedulerEndpoint string = useDurableTaskScheduler ? durableScheduler.outputs.endpoint : ''
+
+@description('Host account: Functions runtime, task hub (with durableBackend azureStorage), deployment package.')
 output hostStorageAccountName string = hostStorage.outputs.accountName
 
 @description('Archive account: WORM containers, ingest queue, index tables.')

@@ -19,10 +19,14 @@ param retentionDays = 2557
 // after `wa-archive lock-retention` has locked the policy (docs/deploy.md, step 9).
 param retentionPolicyLocked = false
 
-param coolAfterDays = 90
-param archiveAfterDays = 365
-param archiveTier = 'Cold'
-// archiveTier 'Archive' needs Standard_LRS, Standard_GRS or Standard_RAGRS.
+// Lifecycle: only `media` is tiered, in one move (records, raw, seals and the rest are
+// too small for a tier change to pay for itself: docs/cost.md). 'Cold', 'Cool' or
+// 'Archive' (offline: hours to rehydrate, and the daily verification cannot read it).
+param mediaTier = 'Cold'
+param mediaTierAfterDays = 90
+// true also tiers media below the app's size threshold (names under media/small/).
+param tierSmallMedia = false
+// mediaTier 'Archive' needs Standard_LRS, Standard_GRS or Standard_RAGRS.
 param archiveSkuName = 'Standard_GRS'
 
 // Entra ID group object ids (az ad group show -g <name> --query id -o tsv).
@@ -36,6 +40,12 @@ param logRetentionDays = 365
 
 // Alerted when a Key Vault key is disabled or deleted, or a resource lock is removed.
 param alertEmail = ''
+// Alerts (issue 15, bicep/modules/observability.bicep). The webhook is secure: read
+// from the environment at deployment, never written here; empty for none.
+param alertWebhookUrl = readEnvironmentVariable('WA_ALERT_WEBHOOK_URL', '')
+// Where every alert's runbook link points: docs/operations.md as the firm publishes
+// it (a fork, an internal wiki copy). Replace with your copy's URL.
+param runbookBaseUrl = 'https://example.invalid/wa-compliance-archive/docs/operations.md'
 
 // Hosts media may be fetched from (comma list, https only); empty = per-provider defaults.
 param mediaHostAllowlist = ''
@@ -57,3 +67,13 @@ param acsEndpoint = ''
 param acsWebhookAudience = ''
 param communicationServicesName = ''
 param acsEventSchema = 'CloudEventSchemaV1_0'
+
+// Durable Functions backend (docs/durable.md): 'azureStorage' (task hub in the host
+// account) or 'durableTaskScheduler' (managed scheduler, deployed by this template).
+param durableBackend = 'azureStorage'
+// durableTaskScheduler only: 'Consumption' (per action) or 'Dedicated' (per capacity unit).
+param durableSchedulerSku = 'Consumption'
+param durableSchedulerCapacity = 1
+// durableTaskScheduler only. Empty refuses every caller, the app included: list the
+// app's egress ranges, or ['0.0.0.0/0'] deliberately (docs/durable.md).
+param durableSchedulerIpAllowlist = []

@@ -1,51 +1,19 @@
-// Alerts on the two ways the archive can be lost without touching a blob:
-// the customer-managed key is disabled or deleted (every blob, queue and table
-// becomes unreadable), or a resource lock is removed (the first step before
-// deleting the vault or an account). Both go to one action group.
+// Alerts on the ways the archive can be lost without touching a blob: the
+// customer-managed key is changed through ARM or the vault deleted (every blob,
+// queue and table becomes unreadable), or a resource lock is removed (the first
+// step before deleting the vault or an account).
 //
-// Key operations reach Azure through two planes, so there are two rules:
-// - the Activity Log sees management-plane calls (a key changed through ARM,
-//   the vault deleted, a lock deleted): an activity-log alert;
-// - `az keyvault key delete` / `set-attributes --enabled false` are data-plane
-//   calls, which the Activity Log never sees; they land in the vault's
-//   AuditEvent log in Log Analytics: a log search alert.
+// Key operations reach Azure through two planes: the Activity Log sees the
+// management-plane calls above (this rule). `az keyvault key delete` /
+// `set-attributes --enabled false` are data-plane calls, which the Activity Log
+// never sees; observability.bicep alerts on them from the vault's AuditEvent log
+// (rule `key-disabled-or-deleted`), with the same action group.
 
 @description('Tags for every resource.')
 param tags object
 
-@description('Action group name.')
-param actionGroupName string
-
-@description('Email address alerted on key or lock changes; empty for none (the alerts still fire and show in Azure Monitor).')
-param alertEmail string
-
-@description('Key Vault resource id.')
-param vaultId string
-
-@description('Log Analytics workspace that receives the vault AuditEvent log.')
-param workspaceId string
-
-@description('Azure region of the workspace (log search alerts live beside it).')
-param location string
-
-var hasEmail = !empty(alertEmail)
-
-resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
-  name: actionGroupName
-  location: 'Global'
-  tags: tags
-  properties: {
-    groupShortName: 'wa-archive'
-    enabled: true
-    emailReceivers: hasEmail ? [
-      {
-        name: 'archive-owner'
-        emailAddress: alertEmail
-        useCommonAlertSchema: true
-      }
-    ] : []
-  }
-}
+@description('Action group the alert goes to (bicep/modules/observability.bicep owns it).')
+param actionGroupId string
 
 // Scoped to the resource group: it holds the vault, the three accounts and
 // their locks, and nothing else of this deployment.
@@ -86,49 +54,10 @@ resource keyAndLockActivity 'Microsoft.Insights/activityLogAlerts@2020-10-01' = 
     actions: {
       actionGroups: [
         {
-          actionGroupId: actionGroup.id
+          actionGroupId: actionGroupId
         }
       ]
     }
   }
 }
 
-// KeyUpdate covers disabling (attributes.enabled = false); a yearly rotation
-// is KeyRotate / KeyCreate and does not fire.
-resource keyDataPlane 'Microsoft.Insights/scheduledQueryRules@2021-08-01' = {
-  name: 'wa-archive-key-disabled-or-deleted'
-  location: location
-  tags: tags
-  properties: {
-    displayName: 'WA archive: Key Vault key disabled or deleted'
-    description: 'A key in the archive vault was updated (disabled), deleted or purged through the data plane.'
-    severity: 0
-    enabled: true
-    evaluationFrequency: 'PT5M'
-    windowSize: 'PT5M'
-    scopes: [
-      workspaceId
-    ]
-    criteria: {
-      allOf: [
-        {
-          query: 'AzureDiagnostics | where ResourceProvider == "MICROSOFT.KEYVAULT" and _ResourceId =~ "${vaultId}" | where OperationName in ("KeyUpdate", "KeyDelete", "KeyPurge")'
-          timeAggregation: 'Count'
-          operator: 'GreaterThan'
-          threshold: 0
-          failingPeriods: {
-            numberOfEvaluationPeriods: 1
-            minFailingPeriodsToAlert: 1
-          }
-        }
-      ]
-    }
-    actions: {
-      actionGroups: [
-        actionGroup.id
-      ]
-    }
-  }
-}
-
-output actionGroupId string = actionGroup.id

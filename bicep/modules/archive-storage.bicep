@@ -23,15 +23,14 @@ param retentionDays int
 @description('TRUE LOCKS THE ACCOUNT POLICY IRREVERSIBLY, WITH NO CONFIRMATION, IF IT IS STILL UNLOCKED. Set it only after `wa-archive lock-retention` has locked it; then it keeps redeployments from asking to unlock it, which Azure refuses.')
 param retentionPolicyLocked bool
 
-@description('Days in Hot before a blob moves to Cool.')
+@description('Days after creation before a `media` blob makes its one tier move.')
 @minValue(1)
-param coolAfterDays int
+param mediaTierAfterDays int
 
-@description('Days after creation before a blob moves to the colder tier.')
-@minValue(1)
-param archiveAfterDays int
+@description('Also tier small media (names under `media/small/`, written below the size threshold the app sets). Off by default: below about 20 KB the tier-change write of a blob costs more than the storage it saves (docs/cost.md).')
+param tierSmallMedia bool
 
-@description('The colder tier (Cold: online; Archive: offline, hours to rehydrate) and the replication, as `<tier>/<sku>`. Only the pairs Azure supports are allowed: the Archive tier exists on LRS, GRS and RA-GRS accounts only, so Archive with ZRS, GZRS or RA-GZRS is refused when the deployment is validated, before the account is created.')
+@description('The tier `media` blobs move to (Cold or Cool: online; Archive: offline, hours to rehydrate, and the daily verification cannot read it) and the replication, as `<tier>/<sku>`. Only the pairs Azure supports are allowed: the Archive tier exists on LRS, GRS and RA-GRS accounts only, so Archive with ZRS, GZRS or RA-GZRS is refused when the deployment is validated, before the account is created.')
 @allowed([
   'Cold/Standard_LRS'
   'Cold/Standard_GRS'
@@ -39,6 +38,12 @@ param archiveAfterDays int
   'Cold/Standard_ZRS'
   'Cold/Standard_GZRS'
   'Cold/Standard_RAGZRS'
+  'Cool/Standard_LRS'
+  'Cool/Standard_GRS'
+  'Cool/Standard_RAGRS'
+  'Cool/Standard_ZRS'
+  'Cool/Standard_GZRS'
+  'Cool/Standard_RAGZRS'
   'Archive/Standard_LRS'
   'Archive/Standard_GRS'
   'Archive/Standard_RAGRS'
@@ -91,7 +96,6 @@ var queueNames = [
 var tableNames = [
   'IndexByMessage'
   'IndexByParticipant'
-  'IndexByConversation'
   'IndexByDay'
   'IndexFailures'
   'Holds'
@@ -103,7 +107,6 @@ var tableNames = [
 var appTableNames = [
   'IndexByMessage'
   'IndexByParticipant'
-  'IndexByConversation'
   'IndexByDay'
   'IndexFailures'
 ]
@@ -128,7 +131,7 @@ var storageLogs = [
   }
 ]
 
-var archiveTier = split(tierAndSku, '/')[0]
+var mediaTier = split(tierAndSku, '/')[0]
 var skuName = split(tierAndSku, '/')[1]
 
 // ARM CAN lock the policy: asking for state Locked on an Unlocked policy locks
@@ -255,9 +258,49 @@ resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-
   name: name
 }]
 
+// Names the tiering rule matches: normal media only. The app writes media below
+// its size threshold under `media/small/` and every other media blob under
+// `media/year=YYYY/...`; lifecycle filters cannot test a blob's size, and
+// prefixMatch only includes, so the rule lists the prefixes to tier.
+var mediaTierPrefixes = tierSmallMedia ? [
+  'media/year='
+  'media/small/'
+] : [
+  'media/year='
+]
+
+// The one move `media` blobs make, mediaTierAfterDays after creation. One move,
+// not Hot -> Cool -> Cold: every tier change is a billed write per blob, and a
+// Cool step saves little before the colder tier takes over.
+// Archive: offline. An Archive blob must be rehydrated before it can be read, and
+// rehydration takes hours (a regulator's production waits for it); the daily
+// verification cannot read Archive blobs, so it cannot re-hash them either.
+var mediaTierActions = {
+  Cool: {
+    tierToCool: {
+      daysAfterCreationGreaterThan: mediaTierAfterDays
+    }
+  }
+  Cold: {
+    tierToCold: {
+      daysAfterCreationGreaterThan: mediaTierAfterDays
+    }
+  }
+  Archive: {
+    tierToArchive: {
+      daysAfterCreationGreaterThan: mediaTierAfterDays
+    }
+  }
+}
+
 // Tiering only. Lifecycle management cannot delete blobs that are under an
 // immutability policy, so it has no delete action here: expiry is the app's
 // retention job, which honours legal holds (ingest/retention_timer.py).
+// Only `media` is tiered. records, raw, seals, audit, deadletter and quarantine
+// hold small blobs (a few KB): a tier change is one write operation per blob,
+// and below the break-even size (about 20 KB over 7 years, docs/cost.md gives
+// the formula) that write costs more than the cheaper tier saves, so those
+// containers have no rule and stay Hot.
 resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
   parent: account
   name: 'default'
@@ -265,7 +308,7 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
     policy: {
       rules: [
         {
-          name: 'tier-archived-blobs'
+          name: 'tier-media'
           enabled: true
           type: 'Lifecycle'
           definition: {
@@ -273,22 +316,10 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
               blobTypes: [
                 'blockBlob'
               ]
-              prefixMatch: [for name in containerNames: '${name}/']
+              prefixMatch: mediaTierPrefixes
             }
             actions: {
-              baseBlob: union({
-                tierToCool: {
-                  daysAfterCreationGreaterThan: coolAfterDays
-                }
-              }, (archiveTier == 'Archive') ? {
-                tierToArchive: {
-                  daysAfterCreationGreaterThan: archiveAfterDays
-                }
-              } : {
-                tierToCold: {
-                  daysAfterCreationGreaterThan: archiveAfterDays
-                }
-              })
+              baseBlob: mediaTierActions[mediaTier]
             }
           }
         }

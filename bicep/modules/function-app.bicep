@@ -112,6 +112,19 @@ param maximumInstanceCount int
 ])
 param instanceMemoryMB int
 
+@description('Durable Functions backend: azureStorage (the host account, host.json default) or durableTaskScheduler.')
+@allowed([
+  'azureStorage'
+  'durableTaskScheduler'
+])
+param durableBackend string
+
+@description('Durable Task Scheduler endpoint (https://...durabletask.io); empty with azureStorage.')
+param durableSchedulerEndpoint string
+
+@description('Task hub name (host.json extensions.durableTask.hubName).')
+param durableTaskHubName string
+
 // Key Vault secret names allow letters, digits and dashes only, so they
 // differ from the app setting names they feed.
 // Every one of them must be set before code is published (docs/deploy.md):
@@ -195,6 +208,21 @@ var appSettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${appClientId};Authorization=AAD'
 }
 
+// Durable Task Scheduler only (durableBackend 'durableTaskScheduler'): settings the
+// Functions host and its Durable extension read, never the app's code. The
+// AzureFunctionsJobHost__ forms override host.json for this app alone, so host.json
+// keeps the Azure Storage default that devhost emulates. The connection is the
+// app identity (ClientID), no key; TaskHub in the string and the hubName override
+// both name the same hub, whichever of the two the azureManaged provider reads.
+// The azureManaged provider needs extension bundle 4.32 or later (host.json).
+var durableSchedulerConnectionSetting = 'DURABLE_TASK_SCHEDULER_CONNECTION_STRING'
+var durableSchedulerSettings = (durableBackend == 'durableTaskScheduler') ? {
+  DURABLE_TASK_SCHEDULER_CONNECTION_STRING: 'Endpoint=${durableSchedulerEndpoint};Authentication=ManagedIdentity;ClientID=${appClientId};TaskHub=${durableTaskHubName}'
+  AzureFunctionsJobHost__extensions__durableTask__storageProvider__type: 'azureManaged'
+  AzureFunctionsJobHost__extensions__durableTask__storageProvider__connectionStringName: durableSchedulerConnectionSetting
+  AzureFunctionsJobHost__extensions__durableTask__hubName: durableTaskHubName
+} : {}
+
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
 }
@@ -247,7 +275,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       // Azure/azure-cli#31414). FTP is off through the `ftp` publishing
       // credentials policy below, which refuses every basic-auth FTP login.
       http20Enabled: true
-      appSettings: [for setting in items(appSettings): {
+      appSettings: [for setting in items(union(appSettings, durableSchedulerSettings)): {
         name: setting.key
         value: setting.value
       }]

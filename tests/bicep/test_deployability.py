@@ -179,23 +179,23 @@ def allowed_of(path: Any, param: str) -> list[Any]:
 
 def test_only_the_tier_and_sku_pairs_azure_supports_are_allowed() -> None:
     pairs = set(allowed_of(ARCHIVE, "tierAndSku"))
-    tiers, skus = allowed_of(MAIN, "archiveTier"), allowed_of(MAIN, "archiveSkuName")
+    tiers, skus = allowed_of(MAIN, "mediaTier"), allowed_of(MAIN, "archiveSkuName")
     for tier in tiers:
         for sku in skus:
-            valid = tier == "Cold" or sku not in ZRS_FAMILY
+            valid = tier != "Archive" or sku not in ZRS_FAMILY
             assert (f"{tier}/{sku}" in pairs) == valid, (tier, sku)
     assert pairs <= {f"{t}/{s}" for t in tiers for s in skus}
 
 
 def test_main_passes_the_pair_and_the_module_splits_it() -> None:
     tree = parse(MAIN)
-    assert tree["variables"]["tierAndSku"]["value"] == "${archiveTier}/${archiveSkuName}"
+    assert tree["variables"]["tierAndSku"]["value"] == "${mediaTier}/${archiveSkuName}"
     params = main_module_params("archiveStorage")
     assert params["tierAndSku"] == "tierAndSku"
-    assert "skuName" not in params and "archiveTier" not in params
+    assert "skuName" not in params and "mediaTier" not in params
     module = parse(ARCHIVE)
-    assert {"skuName", "archiveTier"} <= set(module["variables"])
-    assert {"skuName", "archiveTier"}.isdisjoint(module["parameters"])
+    assert {"skuName", "mediaTier"} <= set(module["variables"])
+    assert {"skuName", "mediaTier"}.isdisjoint(module["parameters"])
     (account,) = [
         r for r in resources_of_type(module, "Microsoft.Storage/storageAccounts").values()
         if not r["existing"]
