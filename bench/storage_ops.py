@@ -1,6 +1,6 @@
 """Storage calls one event costs end to end, by service and by stage (this is the Azure bill).
 
-    .venv/bin/python -m bench.storage_ops [--repeat 3]
+    .venv/bin/python -m bench.storage_ops [--repeat 3] [--write-data PATH]
 
 Starts its own Azurite behind a counting loopback proxy (bench/counting_proxy.py), a
 local Graph API stand-in and `python -m devhost` on the real function_app with every
@@ -11,6 +11,10 @@ counts every blob, queue and table call it caused: webhook enqueue, queue trigge
 raw body, Durable orchestration (devhost's backend), record, index, media. Idle queue
 polls are reported apart (they cost per second, not per event). Baseline, same run:
 the three calls an event cannot do without (enqueue, record write, index upsert).
+
+--write-data also writes the first run's counts per kind, stage, service and operation
+class (read, write, list, delete, other: what the bill prices) as JSON, by default to
+the file `wa-archive cost` reads (admin/cost_data/storage_ops.json).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from azure.data.tables import TableServiceClient
@@ -83,6 +88,58 @@ def stage_of(call: Call) -> str:
 
 
 Sender = Callable[[], bool]
+
+DATA_FILE = Path(__file__).resolve().parents[1] / "admin" / "cost_data" / "storage_ops.json"
+DATA_SCHEMA = "wa-archive/storage-ops@1"
+# The keys `wa-archive cost` reads, in the order `measure` returns the kinds.
+DATA_KEYS = ("text", "image", "status", "duplicate", "text_wasender", "text_twilio", "text_acs")
+
+
+def op_class(call: Call) -> str:
+    """How the bill classes a call: blob PUT is a write, GET/HEAD a read, a listing a list;
+    a queue put is a write (class 1), get a read, update other (class 2); every table
+    call is one transaction, classed by what it does."""
+    if call.method == "DELETE":
+        return "delete"
+    if call.service == "blob":
+        if call.operation == "list":
+            return "list"
+        return {"PUT": "write", "GET": "read", "HEAD": "read"}.get(call.method, "other")
+    if call.service == "queue":
+        return {"POST": "write", "GET": "read", "HEAD": "read"}.get(call.method, "other")
+    if call.method in ("GET", "HEAD"):
+        return "list" if call.operation == "query" else "read"
+    return "write"
+
+
+def kind_data(calls: list[Call]) -> dict[str, object]:
+    stages: dict[str, dict[str, Counter[str]]] = {}
+    for call in calls:
+        if not call.empty:
+            stage = stages.setdefault(stage_of(call), {})
+            stage.setdefault(call.service, Counter())[op_class(call)] += 1
+    return {
+        "total": sum(not c.empty for c in calls),
+        "stages": {stage: {service: dict(sorted(classes.items()))
+                           for service, classes in sorted(services.items())}
+                   for stage, services in sorted(stages.items())},
+    }
+
+
+def write_data(path: Path, kinds: list[Kind], repeat: int) -> None:
+    data = {
+        "schema": DATA_SCHEMA,
+        "measured": datetime.now(UTC).date().isoformat(),
+        "machine": f"{machine()}; devhost on Azurite behind a counting proxy",
+        "command": f"python -m bench.storage_ops --repeat {repeat} --write-data",
+        "note": "calls per event of each kind, first measured run; stage 3 is devhost's "
+                "Durable backend (a lower bound for Azure)",
+        "kinds": {key: {"title": kind.title, **kind_data(kind.runs[0])}
+                  for key, kind in zip(DATA_KEYS, kinds, strict=True)},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwrote {path}")
 
 
 def meta_sender(url: str, body: bytes) -> Sender:
@@ -226,6 +283,9 @@ def measure(proxy: CountingProxy, url: str, reader: IndexReader, media: MediaSer
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--write-data", nargs="?", type=Path, const=DATA_FILE, default=None,
+                        metavar="PATH", help="also write the counts as JSON for `wa-archive "
+                        f"cost` (default path: {DATA_FILE.relative_to(DATA_FILE.parents[2])})")
     args = parser.parse_args()
     media = MediaServer().start()
     try:
@@ -252,6 +312,8 @@ def main() -> None:
     print(f"ratio: text {text_calls / floor:.1f}x, image {media_calls / floor:.1f}x the baseline")
     print(f"idle queue polls: {idle} in {window:.0f} s of event windows "
           f"({idle / window * 60:.0f}/min; host.json maxPollingInterval 2 s)")
+    if args.write_data is not None:
+        write_data(args.write_data, kinds, args.repeat)
 
 
 if __name__ == "__main__":
