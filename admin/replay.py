@@ -28,6 +28,7 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueMessage
 
+import telemetry
 from admin.connection import AdminError, Archive
 from admin.deadletter import replay_deadletter
 from admin.durable_api import DurableApi
@@ -138,6 +139,7 @@ def replay_ids(
                 del held[message.id]
                 wanted.discard(message.id)
                 result.replayed.append(message.id)
+                telemetry.replayed("poison")
                 if progress:
                     progress(len(result.replayed), len(ids))
     finally:
@@ -178,6 +180,7 @@ def replay_all(
                 _replay_one(archive, message)
                 del held[message.id]
                 result.replayed.append(message.id)
+                telemetry.replayed("poison")
                 if progress:
                     progress(len(result.replayed), total)
     finally:
@@ -230,14 +233,17 @@ def replay(
         before_item(ORCHESTRATION, instance_id)
         durable.restart(instance_id)
         result.restarted.append(instance_id)
+        telemetry.replayed(ORCHESTRATION)
     for row_key in kinds[MEDIA_GAP_KIND]:
         before_item(MEDIA_GAP_KIND, row_key)
         request_refetch(archive, row_key, who=who or "unknown")
         result.refetching.append(f"{MEDIA_GAP_KIND}:{row_key}")
+        telemetry.replayed(MEDIA_GAP_KIND)
     for row_key in kinds[DEADLETTER_KIND]:
         before_item(DEADLETTER_KIND, row_key)
         replay_deadletter(archive, row_key, who=who or "unknown")
         result.requeued.append(f"{DEADLETTER_KIND}:{row_key}")
+        telemetry.replayed(DEADLETTER_KIND)
     if kinds["poison"]:
         replay_ids(archive, kinds["poison"], progress, before_item=before_item, into=result)
     return result

@@ -1,6 +1,7 @@
 """Events archived per second, webhook to indexed record, beside the raw storage floor.
 
     .venv/bin/python -m bench.end_to_end [--events 200] [--concurrency 8] [--media-kib 64]
+                                         [--telemetry off|on|both]
 
 Starts its own Azurite, a local Graph API stand-in (tests/support/media_server.py)
 and `python -m devhost` on the real function_app (front door, queue worker, Durable
@@ -9,6 +10,10 @@ events (one media item each). A phase's clock runs from its first POST until eve
 event has its IndexByDay row (the last write of store_record). The baseline, measured
 in the same run at the same concurrency, is the minimum an event needs done raw: one
 queue put, one record blob write (create-only) and one index upsert.
+
+`--telemetry on` runs devhost with the local metrics exporter (WA_METRICS_DIR);
+`off` (the default) with none; `both` measures the two in the same run, alternating,
+and prints the change in the ingest and end-to-end ratios (bench.telemetry).
 """
 
 from __future__ import annotations
@@ -113,13 +118,22 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--media-kib", type=int, default=64)
+    parser.add_argument("--telemetry", choices=("off", "on", "both"), default="off",
+                        help="devhost without metrics, with the local exporter, or both")
     args = parser.parse_args()
+    if args.telemetry == "both":
+        from bench.telemetry import report
+
+        report(args.events, args.concurrency, rounds=2, micro_events=20000)
+        return
     run, count, conc = new_run(), args.events, args.concurrency
     media = MediaServer().start()
     try:
         with tempfile.TemporaryDirectory() as folder, azurite_in(Path(folder)) as azurite:
             conn = azurite.connection_string
-            with devhost_on(Path(folder), conn, graph_url=media.base_url) as url:
+            metrics_env = {"WA_METRICS_DIR": str(Path(folder) / "metrics")
+                           if args.telemetry == "on" else ""}
+            with devhost_on(Path(folder), conn, graph_url=media.base_url, **metrics_env) as url:
                 warm = [text_body(run + "w", i, T0 - DAY) for i in range(20)]
                 phase(conn, url, warm, T0 - DAY, conc)
                 text_rate = phase(conn, url, [text_body(run, i, T0) for i in range(count)],
@@ -132,7 +146,7 @@ def main() -> None:
         media.stop()
     print(f"machine: {machine()}")
     print(f"events: {count} per phase (one event per webhook), concurrency {conc}; "
-          f"host.json: 8 orchestrators / 8 activities")
+          f"host.json: 8 orchestrators / 8 activities; telemetry {args.telemetry}")
     print(f"pipeline, text only:       {text_rate:7.1f} events/s archived")
     print(f"pipeline, 30% media ({args.media_kib} KiB): {mix_rate:7.1f} events/s archived")
     print(f"raw floor (put + record blob + index upsert, {record_size} B record): "

@@ -6,6 +6,10 @@
 - reconcile_raw, daily at 02:30 UTC: every raw body received the day before must
   have its records or failures rows saying why not; anything else becomes a
   `reconcile_missing` row, visible in `wa-archive failures` and the TUI.
+- pipeline_gauges, every minute: the depth and oldest-message age of `ingest` and
+  `ingest-poison`, and any app setting still holding an unresolved Key Vault reference
+  (metrics only, see docs/observability.md; two to four storage reads a minute, none
+  when no metrics exporter is configured).
 """
 
 from __future__ import annotations
@@ -14,13 +18,16 @@ from datetime import UTC, datetime, timedelta
 
 import azure.functions as func
 
+import telemetry
 from archive.names import (
     DEADLETTER_CONTAINER,
     INGEST_POISON_QUEUE,
+    QUEUES,
     SETTING_POISON_DRAIN_SCHEDULE,
 )
 from storage.clients import blob_service, queue_client, table_service
 from storage.deadletter import drain_poison
+from storage.observe import observe_queues, observe_settings
 from storage.reconcile import reconcile_day
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -30,6 +37,7 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
 POISON_DRAIN_SCHEDULE = f"%{SETTING_POISON_DRAIN_SCHEDULE}%"
 DEFAULT_POISON_DRAIN_SCHEDULE = "0 */5 * * * *"
 RECONCILE_SCHEDULE = "0 30 2 * * *"
+GAUGES_SCHEDULE = "0 * * * * *"
 
 
 @bp.timer_trigger(
@@ -49,3 +57,13 @@ def poison_drain(timer: func.TimerRequest) -> None:
 def reconcile_raw(timer: func.TimerRequest) -> None:
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
     reconcile_day(blob_service(), table_service(), yesterday)
+
+
+@bp.timer_trigger(
+    schedule=GAUGES_SCHEDULE, arg_name="timer", run_on_startup=False
+)
+def pipeline_gauges(timer: func.TimerRequest) -> None:
+    if not telemetry.enabled():
+        return  # no exporter (a test stack): no storage reads for metrics nobody reads
+    observe_settings()
+    observe_queues(queue_client(name) for name in QUEUES)

@@ -18,13 +18,14 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
+import telemetry
 from archive.canonical import canonical_json
 from archive.custody import CustodyError
 from archive.events import CanonicalEvent, MediaRef
 from archive.holds import matters_covering
 from archive.identity import event_instance_id
 from archive.index import day_key, failure_entity
-from archive.layout import media_blob_name, record_blob_name
+from archive.layout import media_blob_name, media_names_to_check, record_blob_name
 from archive.names import MEDIA_CONTAINER, RAW_CONTAINER, RECORDS_CONTAINER
 from archive.parsing import parse_body
 from archive.record import MediaOutcome, RawRef, build_record, record_bytes
@@ -38,7 +39,7 @@ from storage.clients import (
 )
 from storage.hold_apply import hold_written
 from storage.holds import shared_cache
-from storage.index_writer import update_latest_status, write_failure, write_index_rows
+from storage.index_writer import write_failure, write_index
 from storage.media import StoredMedia, fetch_media
 from storage.quarantine import quarantine
 from storage.raw_bodies import VerifiedRaw, read_verified
@@ -84,14 +85,19 @@ def verified_event(payload: dict[str, Any]) -> tuple[CanonicalEvent, VerifiedRaw
 
 
 def _checked_media(event: CanonicalEvent, outcomes: list[MediaOutcome]) -> list[MediaOutcome]:
-    """Stored media must sit where this event's media goes: an input cannot point elsewhere."""
+    """Stored media must sit where this event's media goes: an input cannot point elsewhere.
+
+    Either of the item's names is accepted (unprefixed, or under `small/`): which one the
+    fetcher chose is its business, and an outcome fetched before small media had a prefix
+    of their own names the unprefixed one whatever its size.
+    """
     refs = {ref.media_id: ref for ref in event.media}
     for outcome in outcomes:
         ref = refs.get(outcome.media_id)
         if ref is None:
             raise CustodyError("a media outcome names an item the event does not have")
-        if outcome.state == "stored" and outcome.blob_path != media_blob_name(
-            event, ref, outcome.mime_type
+        if outcome.state == "stored" and outcome.blob_path not in media_names_to_check(
+            media_blob_name(event, ref, outcome.mime_type), None
         ):
             raise CustodyError("a media outcome points outside the event's media folder")
     return outcomes
@@ -109,6 +115,8 @@ def store_record(payload: dict[str, Any]) -> dict[str, Any]:
     name = record_blob_name(event)
     records = blob_service().get_container_client(RECORDS_CONTAINER)
     outcome = write_record(records, name, record_bytes(record), str(record["fingerprint"]))
+    if outcome.state == "stored":  # a retry finds it "duplicate": counted once
+        telemetry.archived(record)
     tables = table_service()
     day = day_key(received_at)
     rows = 0
@@ -126,11 +134,13 @@ def store_record(payload: dict[str, Any]) -> dict[str, Any]:
             ),
         )
     else:
-        rows = write_index_rows(tables, record, outcome.path)
-        if event.status is not None:
-            update_latest_status(tables, record, outcome.path)
+        # One call per table partition; a status's latest-status row rides in the
+        # transaction of its by-message row (storage.index_writer).
+        rows, _ = write_index(tables, record, outcome.path)
     for item in media:
         if item.state == "unavailable":
+            if outcome.state == "stored":
+                telemetry.media_gap(event.provider, item.reason)
             write_failure(
                 tables,
                 failure_entity(
@@ -213,6 +223,7 @@ def _fetch(event: CanonicalEvent, ref: MediaRef) -> StoredMedia:
     container = blob_service().get_container_client(MEDIA_CONTAINER)
 
     def blob_name_for(mime: str | None) -> str:
+        # Unprefixed: the fetcher moves a small item under `small/` once it counts the bytes.
         return media_blob_name(event, ref, mime)
 
     max_bytes = settings.max_media_bytes()
@@ -251,6 +262,7 @@ def fetch_media_item(payload: dict[str, Any]) -> dict[str, Any]:
     event = media_event(payload)
     ref = event.media[int(payload["media_index"])]
     stored = _fetch(event, ref)
+    telemetry.media_stored(event.provider, stored.size)
     log.info("media stored provider=%s size=%d sha256=%s",
              event.provider, stored.size, stored.sha256)
     outcome = MediaOutcome(

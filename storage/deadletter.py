@@ -19,6 +19,7 @@ from azure.data.tables import TableServiceClient
 from azure.storage.blob import ContainerClient
 from azure.storage.queue import QueueClient
 
+import telemetry
 from archive.index import day_key, failure_entity
 from archive.layout import date_prefix
 from storage.blobs import create_only
@@ -86,6 +87,7 @@ def drain_poison(
                 detail={"deadletter_path": name, **_describe(content)},
             ))
             poison.delete_message(message)
+            telemetry.poison("deadletter")
             drained += 1
     log.info("poison drained count=%d", drained)
     return DrainResult(drained, remaining=True)

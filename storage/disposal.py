@@ -31,6 +31,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
+import telemetry
 from archive.canonical import canonical_json, sha256_hex
 from archive.disposal import (
     Certificate,
@@ -147,15 +148,21 @@ class _Deletes:
 
 
 def _delete_all(deletes: _Deletes, blobs: Sequence[PlannedBlob], execution: Execution) -> None:
+    deleted: dict[str, int] = {}
     with ThreadPoolExecutor(WORKERS) as pool:
         for blob, outcomes in zip(blobs, pool.map(deletes, blobs), strict=True):
             for version_id, outcome in outcomes:
                 execution.outcomes[(blob.container, blob.name, version_id)] = outcome
+                if outcome == "deleted":
+                    deleted[blob.container] = deleted.get(blob.container, 0) + 1
             refused = {o for _, o in outcomes} & {"held", "immutable"}
             if "held" in refused:
                 execution.hold(blob, [BLOB_LEGAL_HOLD])
             elif refused:
                 execution.skip(blob, "immutable")
+    # Versions this call deleted ("gone": deleted by a run that crashed, counted then).
+    for container, count in sorted(deleted.items()):
+        telemetry.disposed(container, count)
 
 
 def _delete_rows(tables: TableServiceClient, rows: Iterable[Row]) -> int:

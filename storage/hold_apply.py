@@ -37,6 +37,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
+import telemetry
 from archive.custody import CustodyError, custody_from_metadata
 from archive.holds import HoldError, Matter, MatterState, any_covers, event_view, referenced_blobs
 from archive.names import MEDIA_CONTAINER, RAW_CONTAINER, RECORDS_CONTAINER
@@ -139,6 +140,8 @@ class _Pass:
             if versions is None:
                 versions = self.ops.versions_of(container, name)
             outcome = change_versions(container, versions, decision == "hold", self.ops)
+        if outcome == "set":
+            telemetry.holds("set" if decision == "hold" else "released", 1)
         self._count(decision, outcome)
         if self.on_blob is not None:
             self.on_blob(BlobDecision(container.container_name, name, decision, outcome))
@@ -327,6 +330,7 @@ def hold_written(
     for container_name, name in targets:
         container = blobs.get_container_client(container_name)
         outcomes.append(change_versions(container, ops.versions_of(container, name), True, ops))
+    telemetry.holds("set", outcomes.count("set"))
     result = "set" if all(o in ("set", "already") for o in outcomes) else "partial"
     if "unsupported" in outcomes:
         result = "unsupported"

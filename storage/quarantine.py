@@ -16,6 +16,7 @@ from typing import Any
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 
+import telemetry
 from archive.index import day_key, failure_entity
 from archive.layout import date_prefix
 from archive.names import QUARANTINE_CONTAINER
@@ -42,7 +43,7 @@ def quarantine(
 ) -> str:
     """Keep `data` in `quarantine` and list it in the failures table; returns the blob name."""
     name = quarantine_blob_name(data, at)
-    create_only(
+    created = create_only(
         blobs.get_container_client(QUARANTINE_CONTAINER), name, data,
         content_type="application/octet-stream", metadata={"origin": origin},
     )
@@ -56,6 +57,8 @@ def quarantine(
             detail={"quarantine_path": name, "origin": origin, **(detail or {})},
         ),
     )
+    if created:  # a redelivery of the same body is stored (and counted) once
+        telemetry.poison("quarantine")
     log.warning(
         "custody quarantined origin=%s reason=%s sha256=%s",
         origin, reason, hashlib.sha256(data).hexdigest(),

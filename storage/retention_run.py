@@ -26,6 +26,7 @@ from typing import Any
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 
+import telemetry
 from archive.disposal import disposed_records, summary
 from archive.holds import Matter
 from archive.retention import Plan, cutoff_day, new_run_id
@@ -107,6 +108,7 @@ def run_retention(
             execution = execute_plan(blobs, tables, interrupted, load_matters(),
                                      delete=delete, after_delete=after_delete)
             name, doc = write_certificate(blobs, interrupted, execution, clock(), invocation)
+            telemetry.holds("retained", doc["counts"]["held"])
             report.resumed.append({**summary(doc), "certificate": name})
             log.info("retention finished interrupted run %s: %s", pending, doc["counts"])
     planner = Planner(blobs, load_matters(), started, retention_days,
@@ -125,6 +127,8 @@ def run_retention(
         execution = execute_plan(blobs, tables, plan, load_matters(), delete=delete,
                                  after_delete=after_delete)
         name, doc = write_certificate(blobs, plan, execution, clock(), run_id)
+        # Expired blobs a legal hold kept (each run counts the ones it met again).
+        telemetry.holds("retained", doc["counts"]["held"])
         planner.gone(disposed_records(plan, execution))
         report.runs.append({**summary(doc), "certificate": name})
         log.info("retention run %s: %s", run_id, doc["counts"])

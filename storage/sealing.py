@@ -1,6 +1,7 @@
 """Seal a UTC day's partitions into the `seals` chain (see archive.seal for the rules).
 
-Cost per seal: one List Blobs call per 5,000 blobs of each sealed container (metadata
+Cost per seal: one List Blobs call per 5,000 blobs of each sealed partition (each sealed
+container's day folder, `media/small/<day>`, the day's disposal certificates; metadata
 included, so the writers' sha256 comes with the listing and nothing is downloaded),
 one listing of `seals/daily/`, a Get Blob for the chain head and for each earlier
 seal of the same day, and one create-only Put Blob. A blob whose metadata has no
@@ -22,6 +23,7 @@ from datetime import UTC, date, datetime
 
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
+import telemetry
 from archive.names import SEALS_CONTAINER
 from archive.seal import (
     SEAL_PREFIX,
@@ -189,7 +191,22 @@ def seal_day(
     blobs: BlobServiceClient, signer: Signer, day: date, *, now: datetime | None = None,
 ) -> SealOutcome:
     """Seal what is new in `day`'s partitions: a primary seal the first time (even when
-    empty: the chain then shows the day had nothing), a supplementary one later."""
+    empty: the chain then shows the day had nothing), a supplementary one later.
+
+    Metric wa_archive.seals: outcome `sealed` (a seal written), `unchanged` (nothing
+    new), `failed` (raised; the activity retries, and each failed attempt counts)."""
+    try:
+        outcome = _seal_day(blobs, signer, day, now=now)
+    except Exception:
+        telemetry.seal("failed")
+        raise
+    telemetry.seal("sealed" if outcome.kind is not None else "unchanged")
+    return outcome
+
+
+def _seal_day(
+    blobs: BlobServiceClient, signer: Signer, day: date, *, now: datetime | None = None,
+) -> SealOutcome:
     chain = SealChain(blobs.get_container_client(SEALS_CONTAINER))
     for _ in range(_ATTEMPTS):
         entries = chain.entries()

@@ -35,6 +35,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 
+import telemetry
 from archive.names import RECORDS_CONTAINER, SEALS_CONTAINER
 from archive.seal import Leaf, SealError, StoredSeal, Verifier, partition_prefixes
 from archive.seal_check import Finding, check_chain, check_seal, sealed_twice, without_leaves
@@ -258,4 +259,5 @@ def verify_archive(
             verify_day(blobs, day, day_leaves(chain, by_day[day], report), report,
                        sample=sample, rng=rng, progress=progress, tables=tables,
                        disposals=disposals)
+    telemetry.verification("passed" if report.ok else "failed")
     return report

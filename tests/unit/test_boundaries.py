@@ -1,11 +1,13 @@
 """Architecture rules: the import layering of every package, checked from the source.
 
-Floors, lowest first: ``archive`` (pure core) < ``storage`` (Azure adapters) <
-``orchestrations`` < ``ingest`` (triggers) ; ``admin`` < ``tui`` / ``cli``. A floor never
-imports one above it. ``tui`` reaches storage only through ``admin``; it may import the
-pure ``archive`` core (names, encodings, formats): that reads nothing and writes
-nothing, so it bypasses no access path, and re-exporting it through ``admin`` would only
-add pass-through code.
+Floors, lowest first: ``archive`` (pure core) < ``telemetry`` (metrics adapter) <
+``storage`` (Azure adapters) < ``orchestrations`` < ``ingest`` (triggers) ; ``admin`` <
+``tui`` / ``cli``. A floor never imports one above it. ``telemetry`` sits just above the
+core so that every floor can emit metrics: it imports the core, OpenTelemetry and the
+Azure Monitor exporter, and nothing that reads or writes the archive. ``tui`` reaches
+storage only through ``admin``; it may import the pure ``archive`` core (names,
+encodings, formats): that reads nothing and writes nothing, so it bypasses no access
+path, and re-exporting it through ``admin`` would only add pass-through code.
 """
 
 import ast
@@ -54,7 +56,9 @@ class Rule:
             return True
         if self.allowed is None:
             return False
-        return not ((self.stdlib and top in STDLIB) or top in self.allowed)
+        # An allowed entry is a package or a dotted sub-package (`azure.monitor`).
+        return not ((self.stdlib and top in STDLIB) or any(
+            imported == a or imported.startswith(a + ".") for a in self.allowed))
 
 
 TRIGGERS = frozenset({"ingest", "orchestrations", "function_app"})
@@ -63,6 +67,9 @@ ADMIN_TOOLS = frozenset({"admin", "tui", "cli"})
 RULES: tuple[Rule, ...] = (
     Rule("archive is the pure core: standard library and itself only",
          "archive", allowed=frozenset({"archive"})),
+    Rule("telemetry imports the core, OpenTelemetry and the Azure Monitor exporter only",
+         "telemetry", allowed=frozenset({"telemetry", "archive", "opentelemetry",
+                                         "azure.monitor", "azure.identity"})),
     Rule("storage imports no trigger and no admin tool",
          "storage", forbidden=TRIGGERS | ADMIN_TOOLS | {"devhost"}),
     Rule("ingest imports no admin tool", "ingest", forbidden=ADMIN_TOOLS | {"devhost"}),
@@ -147,6 +154,9 @@ def test_the_checker_reports_every_kind_of_violation(tmp_path: Path) -> None:
                                  "def f():\n    import ingest.parsing\n",
         "tui/ok.py": "from admin.detail import MessageDetail\nfrom textual.app import App\n",
         "tui/bad.py": "from storage.clients import table_service\n",
+        "telemetry/ok.py": "from opentelemetry.sdk.metrics import MeterProvider\n"
+                           "from azure.monitor.opentelemetry.exporter import X\n",
+        "telemetry/bad.py": "from storage.blobs import create_only\nimport azure.storage.blob\n",
     })
     assert sorted(check_layering(tmp_path)) == sorted([
         "archive/bad.py: requests (archive is the pure core: standard library and itself only)",
@@ -155,6 +165,10 @@ def test_the_checker_reports_every_kind_of_violation(tmp_path: Path) -> None:
         "orchestrations/bad.py: ingest.parsing"
         " (orchestrations import no trigger module and no admin tool)",
         "tui/bad.py: storage.clients (tui talks to storage only through admin)",
+        "telemetry/bad.py: storage.blobs (telemetry imports the core, OpenTelemetry and"
+        " the Azure Monitor exporter only)",
+        "telemetry/bad.py: azure.storage.blob (telemetry imports the core, OpenTelemetry"
+        " and the Azure Monitor exporter only)",
     ])
 
 
