@@ -23,10 +23,11 @@ class Backlog:
         return asdict(self)
 
 
-def _depth(archive: Archive, name: str) -> int:
+def queue_depth(archive: Archive, name: str) -> int:
     try:
         props = archive.call(
-            "queue", f"read the depth of queue '{name}'",
+            "queue",
+            f"read the depth of queue '{name}'",
             lambda: archive.queue(name).get_queue_properties(),
         )
     except ResourceNotFoundError:
@@ -36,12 +37,13 @@ def _depth(archive: Archive, name: str) -> int:
 
 def backlog(archive: Archive, now: datetime | None = None) -> Backlog:
     now = now or datetime.now(UTC)
-    ingest_depth = _depth(archive, INGEST_QUEUE)
+    ingest_depth = queue_depth(archive, INGEST_QUEUE)
     oldest: datetime | None = None
     if ingest_depth:
         # Peeking does not hide or dequeue anything: the pipeline is undisturbed.
         peeked = archive.call(
-            "queue", f"peek queue '{INGEST_QUEUE}'",
+            "queue",
+            f"peek queue '{INGEST_QUEUE}'",
             lambda: archive.queue(INGEST_QUEUE).peek_messages(max_messages=1),
         )
         if peeked:
@@ -50,5 +52,5 @@ def backlog(archive: Archive, now: datetime | None = None) -> Backlog:
         ingest_depth=ingest_depth,
         oldest_age_seconds=max(0.0, (now - oldest).total_seconds()) if oldest else None,
         oldest_inserted_on=oldest.isoformat() if oldest else None,
-        poison_depth=_depth(archive, INGEST_POISON_QUEUE),
+        poison_depth=queue_depth(archive, INGEST_POISON_QUEUE),
     )

@@ -15,9 +15,7 @@ so an unreachable account fails fast with a message instead of a minute of retri
 
 from __future__ import annotations
 
-import json
 import os
-import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueClient, QueueServiceClient
 
+from admin.private_files import read_private_json
 from archive.names import SETTING_ARCHIVE_STORAGE
 from storage.clients import (
     ArchiveAccount,
@@ -98,33 +97,9 @@ def settings_path(folder: Path | None = None) -> Path:
     return data_dir(folder) / SETTINGS_NAME
 
 
-def _trusted(path: Path) -> bool:
-    """Owned by this user and writable by nobody else: the file holds keys and URLs."""
-    try:
-        info = path.stat()
-    except OSError:
-        return False
-    if not stat.S_ISREG(info.st_mode):
-        return False
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        return False
-    return not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-
-
 def settings_file_values(folder: Path | None = None) -> dict[str, Any] | None:
     """The `wa-archive dev` settings of the project's data folder, if present and trusted."""
-    path = settings_path(folder)
-    if not path.is_file():
-        return None
-    if not _trusted(path):
-        raise AdminError(
-            f"refusing {path}: it must belong to you and not be writable by others "
-            f"(chmod 600 {path})"
-        )
-    try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    data = read_private_json(settings_path(folder), AdminError)
     return data if isinstance(data, dict) else None
 
 

@@ -32,7 +32,9 @@ class Dashboard:
         return asdict(self)
 
 
-def _count(archive: Archive, table: str, partition: str, *, open_only: bool = False) -> int:
+def partition_count(
+    archive: Archive, table: str, partition: str, *, open_only: bool = False
+) -> int:
     client = archive.tables.get_table_client(table)
 
     def run() -> int:
@@ -55,9 +57,10 @@ def dashboard(
 ) -> Dashboard:
     now = (now or datetime.now(UTC)).astimezone(UTC)
     day = now.strftime("%Y-%m-%d")
-    records = _count(archive, TABLE_BY_DAY, day)
+    records = partition_count(archive, TABLE_BY_DAY, day)
     failures: dict[str, int] = {
-        kind: _count(archive, TABLE_FAILURES, kind, open_only=True) for kind in FAILURE_KINDS
+        kind: partition_count(archive, TABLE_FAILURES, kind, open_only=True)
+        for kind in FAILURE_KINDS
     }
     orchestrations: dict[str, int] | None = None
     note: str | None = "Durable API not configured (WA_DURABLE_API_URL)"

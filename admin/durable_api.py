@@ -4,10 +4,14 @@ The same API is served by Azure Functions (`https://<app>.azurewebsites.net/runt
 webhooks/durabletask/`, system key `durabletask_extension`), by `func start`, and by
 devhost (`http://127.0.0.1:7071/runtime/webhooks/durabletask/`, DEVHOST_MASTER_KEY).
 
-Settings: WA_DURABLE_API_URL + WA_DURABLE_API_KEY (environment), else the settings
-file `wa-archive dev` writes into the project's data folder (its master key). A URL
-and its key always come from the same place, so a key from the environment is never
-sent to a URL read from a file. The HTTP
+Settings, first found wins: WA_DURABLE_API_URL + WA_DURABLE_API_KEY (environment);
+a WA_DURABLE_API_URL written into the data folder's settings.json; the discovery file
+`durable-api.json` that a running `wa-archive dev` writes into the same folder (the URL
+it actually serves, its master key, its pid); else the settings file's master key with
+the default local URL. A URL and its key always come from the same place, so a key from
+the environment is never sent to a URL read from a file. A discovery file whose process
+is gone says so ("wa-archive dev is not running (started pid N, gone)") instead of a
+connection error. The HTTP
 call itself goes through a small transport function, as httpx's transports do, so
 tests can put a canned API behind the adapter without touching the code under test.
 """
@@ -25,12 +29,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from admin.connection import AdminError, settings_file_values, settings_path
+from admin.connection import AdminError, data_dir, settings_file_values, settings_path
+from admin.private_files import read_private_json, write_private_json
 
 SETTING_DURABLE_URL = "WA_DURABLE_API_URL"
 SETTING_DURABLE_KEY = "WA_DURABLE_API_KEY"
 DEVHOST_MASTER_KEY = "DEVHOST_MASTER_KEY"
 LOCAL_DURABLE_URL = "http://127.0.0.1:7071/runtime/webhooks/durabletask"
+DURABLE_PATH = "/runtime/webhooks/durabletask"
+# Written by `wa-archive dev` once it serves, removed when it stops (cli/dev.py).
+DISCOVERY_NAME = "durable-api.json"
+DISCOVERY_SCHEMA = "wa-archive/durable-api@1"
 KEY_HEADER = "x-functions-key"
 CONTINUATION_HEADER = "x-ms-continuation-token"
 TIMEOUT_SECONDS = 10.0
@@ -55,6 +64,8 @@ class DurableSettings:
     base_url: str  # ends without "/"
     key: str | None
     source: str  # where the settings came from, for messages
+    pid: int | None = None  # the `wa-archive dev` that wrote the discovery file
+    pid_start: str | None = None  # that process's start time (/proc), against pid reuse
 
     def __post_init__(self) -> None:
         if urllib.parse.urlsplit(self.base_url).scheme not in ("http", "https"):
@@ -68,8 +79,83 @@ class DurableSettings:
         return f"Durable API at {parsed.scheme}://{parsed.netloc} (from {self.source})"
 
 
+def discovery_path(folder: Path | None = None) -> Path:
+    return data_dir(folder) / DISCOVERY_NAME
+
+
+def process_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), else None."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ")".
+    fields = stat_line.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def process_alive(pid: int, started: str | None = None) -> bool:
+    """Is `pid` still the process that wrote the file (not a new one under a reused pid)?"""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process holds the pid: alive, but see the start time
+    if started is not None:
+        current = process_start(pid)
+        if current is not None and current != started:
+            return False
+    return True
+
+
+def not_running(pid: int) -> str:
+    return f"wa-archive dev is not running (started pid {pid}, gone)"
+
+
+def write_discovery(folder: Path, base_url: str, key: str | None,
+                    pid: int | None = None) -> Path:
+    """Atomically write the discovery file, owner-only (it holds the master key)."""
+    pid = os.getpid() if pid is None else pid
+    path = folder / DISCOVERY_NAME
+    doc = {"schema": DISCOVERY_SCHEMA, SETTING_DURABLE_URL: base_url.rstrip("/"),
+           SETTING_DURABLE_KEY: key, "pid": pid, "pid_start": process_start(pid)}
+    write_private_json(path, doc)
+    return path
+
+
+def remove_discovery(folder: Path, pid: int | None = None) -> None:
+    """Remove the discovery file if this process (or `pid`) wrote it; leave another's."""
+    pid = os.getpid() if pid is None else pid
+    path = folder / DISCOVERY_NAME
+    try:
+        written = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(written, dict) and written.get("pid") == pid:
+        path.unlink(missing_ok=True)
+
+
+def discovered(folder: Path | None = None) -> DurableSettings | None:
+    """The discovery file of a `wa-archive dev` on this data folder, if there is one."""
+    path = discovery_path(folder)
+    # None when absent or unreadable: the lookup falls back to settings.json.
+    doc = read_private_json(path, DurableApiError)
+    if not isinstance(doc, dict) or not doc.get(SETTING_DURABLE_URL):
+        return None
+    pid = doc.get("pid")
+    key = doc.get(SETTING_DURABLE_KEY)
+    return DurableSettings(
+        str(doc[SETTING_DURABLE_URL]).rstrip("/"), str(key) if key else None, str(path),
+        pid=pid if isinstance(pid, int) else None,
+        pid_start=str(doc["pid_start"]) if doc.get("pid_start") else None,
+    )
+
+
 def durable_settings(folder: Path | None = None) -> DurableSettings | None:
-    """The environment's URL and key; else the data folder's settings file; else None."""
+    """The environment's URL and key; else the data folder's files (see above); else None."""
     url = os.environ.get(SETTING_DURABLE_URL, "").strip()
     key = os.environ.get(SETTING_DURABLE_KEY, "").strip() or None
     if url:
@@ -80,12 +166,19 @@ def durable_settings(folder: Path | None = None) -> DurableSettings | None:
             f"(the key is only ever sent to the URL given with it)"
         )
     values = settings_file_values(folder)
+    if values is not None and values.get(SETTING_DURABLE_URL):
+        # Written there on purpose (e.g. an Azure app from this workstation): it wins.
+        file_key = values.get(SETTING_DURABLE_KEY) or values.get(DEVHOST_MASTER_KEY)
+        return DurableSettings(str(values[SETTING_DURABLE_URL]).rstrip("/"),
+                               str(file_key) if file_key else None, str(settings_path(folder)))
+    found = discovered(folder)
+    if found is not None:
+        return found
     if values is None:
         return None
-    file_url = str(values.get(SETTING_DURABLE_URL) or LOCAL_DURABLE_URL)
     file_key = values.get(SETTING_DURABLE_KEY) or values.get(DEVHOST_MASTER_KEY)
     return DurableSettings(
-        file_url.rstrip("/"), str(file_key) if file_key else None, str(settings_path(folder))
+        LOCAL_DURABLE_URL, str(file_key) if file_key else None, str(settings_path(folder))
     )
 
 
@@ -159,9 +252,11 @@ class DurableApi:
         if body is not None:
             data = json.dumps(body).encode("utf-8")
             sent["Content-Type"] = "application/json"
+        self.check_running()
         try:
             status, got, raw = self._send(method, url, sent, data)
         except (urllib.error.URLError, OSError) as exc:
+            self.check_running()  # it may have stopped since the last call
             reason = getattr(exc, "reason", exc)
             raise DurableApiError(
                 f"cannot reach the {self.settings.label}: {reason} (is the Function App "
@@ -178,6 +273,12 @@ class DurableApi:
         except ValueError:
             value = raw.decode("utf-8", "replace")[:200]
         return status, got, value
+
+    def check_running(self) -> None:
+        """A discovery file's `wa-archive dev` that is gone: say so, not "connection refused"."""
+        pid = self.settings.pid
+        if pid is not None and not process_alive(pid, self.settings.pid_start):
+            raise DurableApiError(not_running(pid))
 
     def _expect(self, status: int, value: Any, what: str, ok: tuple[int, ...]) -> None:
         if status not in ok:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from admin.private_files import write_private_json
 from archive.names import (
     SETTING_ACS_WEBHOOK_SECRET,
     SETTING_APP_SECRET,
@@ -124,17 +125,10 @@ def prepare_data_dir(folder: Path) -> None:
 def save_settings(path: Path, settings: dict[str, str]) -> None:
     """Write atomically and owner-only: the file holds the dev secrets and keys."""
     prepare_data_dir(path.parent)
-    tmp = path.with_suffix(".tmp")
-    # A leftover from an interrupted write keeps its old mode through O_TRUNC: start afresh.
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        os.fchmod(handle.fileno(), 0o600)  # exact, whatever the umask
-        json.dump(settings, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+    # Earlier versions wrote through `settings.tmp`; one left by a crash may be loose and
+    # hold the secrets. (write_private_json's own temp files are created 0600.)
+    path.with_suffix(".tmp").unlink(missing_ok=True)
+    write_private_json(path, settings)
 
 
 def _ports(text: str) -> tuple[int, int, int] | None:
@@ -201,13 +195,24 @@ def _announce(host: DevHost, settings: dict[str, str], settings_path: Path) -> N
     print(f"devhost ready {host.url}", flush=True)
 
 
+def _publish_durable_api(host: DevHost, data_dir: Path) -> None:
+    """Tell the admin tools in another terminal where this run's Durable API is."""
+    from admin.durable_api import DURABLE_PATH, write_discovery
+
+    if host.durable is not None:
+        write_discovery(data_dir, f"{host.url}{DURABLE_PATH}", host.keys.master_key)
+
+
 def run(args: argparse.Namespace) -> int:
+    from admin.durable_api import remove_discovery
+    from admin.metrics_local import metrics_dir, start_status_printer
     from devhost.__main__ import serve
     from storage.provision import ensure_archive_resources
 
     data_dir: Path = args.data_dir.resolve()
     settings_path = data_dir / SETTINGS_FILE
     azurite: Azurite | None = None
+    stop_status: Callable[[], None] | None = None
     try:
         prepare_data_dir(data_dir)
         settings = load_or_create_settings(settings_path)
@@ -229,6 +234,9 @@ def run(args: argparse.Namespace) -> int:
         settings[SETTING_HOST_STORAGE] = host_conn
         settings[SETTING_ARCHIVE_STORAGE] = archive_conn
         save_settings(settings_path, settings)
+        # Local metrics (issue 15): the app in this process exports snapshots here, the
+        # status line below and the TUI read them; no Azure needed.
+        os.environ.setdefault("WA_METRICS_DIR", str(metrics_dir(data_dir)))
         ensure_archive_resources(archive_conn)
         # Real environment variables win over the file, except the storage just chosen.
         for name, value in settings.items():
@@ -244,7 +252,15 @@ def run(args: argparse.Namespace) -> int:
         effective = {name: os.environ[name] for name in settings}
         if SETTING_PUBLIC_BASE_URL in os.environ:
             effective[SETTING_PUBLIC_BASE_URL] = os.environ[SETTING_PUBLIC_BASE_URL]
-        asyncio.run(serve(host, announce=lambda h: _announce(h, effective, settings_path)))
+
+        def announce(ready: DevHost) -> None:
+            _publish_durable_api(ready, data_dir)
+            _announce(ready, effective, settings_path)
+
+        stop_status = start_status_printer(
+            metrics_dir(data_dir), lambda line: print(f"wa-archive dev: {line}", flush=True)
+        )
+        asyncio.run(serve(host, announce=announce))
     except PortInUse as exc:
         print(
             f"wa-archive dev: {exc}. Stop that process, or choose other Azurite ports with "
@@ -256,6 +272,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"wa-archive dev: {exc}", file=sys.stderr)
         return 2
     finally:
+        if stop_status is not None:
+            stop_status()
+        remove_discovery(data_dir)
         if azurite is not None:
             azurite.stop()
     return 0

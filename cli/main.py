@@ -18,9 +18,11 @@ SUBCOMMAND_MODULES = (
     "cli.admin_commands",
     "cli.custody",
     "cli.evidence",
+    "cli.cost",
     "cli.export",
     "cli.holds",
     "cli.retention",
+    "cli.status",
     "cli.tui_command",
 )
 

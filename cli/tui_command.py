@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from admin.connection import AdminError, open_archive
+from admin.connection import AdminError, data_dir, open_archive
 from admin.durable_api import open_durable
 from admin.text import printable
 from cli.admin_commands import add_target_options
@@ -19,9 +19,15 @@ def run(args: argparse.Namespace) -> int:
     except AdminError as exc:
         print(f"wa-archive tui: {printable(exc)}", file=sys.stderr)
         return 2
+    from admin.metrics_local import metrics_dir
     from tui.app import ArchiveAdminApp
 
-    ArchiveAdminApp(archive, refresh_seconds=args.refresh, durable=durable).run()
+    ArchiveAdminApp(
+        archive,
+        refresh_seconds=args.refresh,
+        durable=durable,
+        metrics_folder=metrics_dir(data_dir(args.data_dir)),
+    ).run()
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual.app import App
@@ -37,9 +38,12 @@ class ArchiveAdminApp(App[None]):
         refresh_seconds: float = 10.0,
         durable: DurableApi | None = None,
         clock: Callable[[], datetime] | None = None,
+        metrics_folder: Path | None = None,
     ) -> None:
         super().__init__()
         self.archive = archive
+        # Local metric snapshots (`wa-archive dev`, admin.metrics_local); None: no trends.
+        self.metrics_folder = metrics_folder
         self.refresh_seconds = refresh_seconds
         self.durable = durable  # None: failed orchestrations are not shown
         # Injectable so screenshots and snapshot tests show a fixed "today" and ages.

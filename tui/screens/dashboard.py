@@ -1,6 +1,9 @@
-"""Dashboard: backlog, today's records, gaps and conflicts; refreshed on an interval."""
+"""Dashboard: health (as `wa-archive status`), backlog, today's records, gaps and
+conflicts; refreshed on an interval."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -9,6 +12,9 @@ from textual.widgets import Footer, Header, Static
 
 from admin.dashboard import Dashboard, dashboard
 from admin.failures import KIND_LABELS
+from admin.metrics_local import series
+from admin.status import seal_schedule, status
+from archive.health import Health, Thresholds
 from tui.screens.base import AdminScreen, StatusLine, safe_markup
 
 
@@ -52,11 +58,57 @@ def _orchestrations(data: Dashboard) -> str:
     return f"{heading}\n{counts}"
 
 
+# Trends from the local metrics (`wa-archive dev` writes them; admin.metrics_local):
+# (label, metric), each drawn over the last TREND_MINUTES, one character a minute.
+TRENDS = (("archived/min", "wa_archive.events.archived"), ("lag s", "wa_archive.lag.receipt"))
+TREND_MINUTES = 30
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float]) -> str:
+    """Text sparkline scaled to the largest value (all zero: the lowest bar)."""
+    top = max(values, default=0.0)
+    if top <= 0:
+        return _BARS[0] * len(values)
+    return "".join(_BARS[min(int(v / top * (len(_BARS) - 1) + 0.5), len(_BARS) - 1)]
+                   for v in values)
+
+
+def trends_markup(folder: Path | None) -> str:
+    """One line: each trend's sparkline and its latest value (never message content)."""
+    if folder is None:
+        return "[dim]trends: no local metrics (wa-archive dev writes them)[/]"
+    parts = []
+    for label, metric in TRENDS:
+        values = series(folder, metric, TREND_MINUTES)
+        parts.append(f"{label} {sparkline(values)} [b]{values[-1]:.0f}[/]")
+    return f"last {TREND_MINUTES} min  " + "  ".join(parts)
+
+
+LEVEL_STYLES = (("crit", "CRIT", "b red"), ("warn", "WARN", "b yellow"), ("ok", "OK", "green"))
+
+
+def health_markup(health: Health) -> str:
+    """One line per level present, worst first: problems with their summary, OK by name."""
+    lines = []
+    for level, word, style in LEVEL_STYLES:
+        checks = [c for c in health.checks if c.level == level]
+        if not checks:
+            continue
+        if level == "ok":
+            body = f"{len(checks)} of {len(health.checks)}: " + " ".join(c.name for c in checks)
+        else:
+            body = " · ".join(f"{c.name}: {c.summary}" for c in checks)
+        lines.append(f"[{style}]{word:<4}[/] [{style}]{safe_markup(body)}[/]")
+    return "\n".join(lines)
+
+
 class DashboardScreen(AdminScreen):
     BINDINGS = [("r", "refresh", "Refresh")]
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield Static("health: -", id="health")
         with Grid(id="tiles"):
             yield Static("ingest\n-", id="ingest", classes="tile")
             yield Static("oldest\n-", id="oldest", classes="tile")
@@ -68,6 +120,7 @@ class DashboardScreen(AdminScreen):
             yield Static("webhook errors\n-", id="webhook_errors", classes="tile")
         yield Static("[b]other open failures[/]\n-", id="other_failures")
         yield Static("orchestrations, last 24 h\n-", id="orchestrations")
+        yield Static("trends: -", id="trends")
         yield Static(Text(self.archive.target.label), id="target", markup=False)
         yield StatusLine("loading...", id="status")
         yield Footer()
@@ -85,6 +138,21 @@ class DashboardScreen(AdminScreen):
             self.show,
             self.query_one("#status", StatusLine),
         )
+        thresholds = Thresholds(seal_schedule=seal_schedule())
+        self.in_background(
+            lambda: status(self.archive, now, thresholds),
+            self.show_health,
+            self.query_one("#status", StatusLine),
+        )
+        folder = getattr(self.app, "metrics_folder", None)
+        self.in_background(
+            lambda: trends_markup(folder),
+            self.query_one("#trends", Static).update,
+            self.query_one("#status", StatusLine),
+        )
+
+    def show_health(self, health: Health) -> None:
+        self.query_one("#health", Static).update(health_markup(health))
 
     def _tile(self, tile_id: str, label: str, value: object) -> None:
         self.query_one(f"#{tile_id}", Static).update(f"{label}\n[b]{value}[/]")
