@@ -1,7 +1,7 @@
 """The pipeline's metrics: one catalogue for the emitters, the Bicep alert rules and the docs.
 
 Names are what Azure Monitor shows (Application Insights `customMetrics.name`), so the
-alert queries in bicep/modules/monitoring.bicep match them literally; a consistency test
+alert queries in bicep/modules/observability.bicep match them literally; a consistency test
 keeps the two in step. Dimensions are an allow-list: every key is named here with the
 values it may take (or a bounded pattern), so no emitter can put message content, a phone
 number, a message id or a blob path into a dimension — `dimensions()` refuses them.

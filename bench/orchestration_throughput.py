@@ -24,7 +24,7 @@ from azure.data.tables.aio import TableClient
 from devhost.azurite import Azurite
 from devhost.discovery import describe
 from devhost.durable import DurableRuntime
-from devhost.durable.store import instance_filter
+from devhost.durable.store import HISTORY, instance_filter
 
 bench_app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
@@ -69,8 +69,9 @@ async def run_orchestrations(conn: str, count: int, concurrency: int) -> tuple[f
     if len(completed) != count:
         raise SystemExit(f"only {len(completed)} of {count} orchestrations completed")
     history_rows = 0
-    async for _ in runtime.store.history.list_entities(select=["RowKey"]):
-        history_rows += 1
+    # One table: history rows are the "h." RowKeys beside each instance row.
+    async for entity in runtime.store.table.list_entities(select=["RowKey"]):
+        history_rows += str(entity["RowKey"]).startswith(HISTORY)
     await runtime.stop()
     return count / elapsed, history_rows // count
 
