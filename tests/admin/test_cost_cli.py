@@ -18,6 +18,13 @@ ROOT = Path(__file__).resolve().parents[2]
 SHEET = ROOT / "admin" / "cost_data" / "prices-eastus.json"
 
 
+def committed_text_calls() -> int:
+    """A text event's calls in the committed benchmark data, summed over its stages."""
+    data = json.loads((ROOT / "admin" / "cost_data" / "storage_ops.json").read_text())
+    stages = data["kinds"]["text"]["stages"]
+    return sum(n for services in stages.values() for ops in services.values() for n in ops.values())
+
+
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(["cost", *argv])
     out, err = capsys.readouterr()
@@ -38,7 +45,8 @@ def test_json_prints_both_layouts(capsys: pytest.CaptureFixture[str]) -> None:
     assert ratio["tier_moves"] >= 4
     assert current["total"] < seed["total"]
     assert doc["break_even"]["tier"] == "cold" and doc["break_even"]["kib"] > 0
-    assert doc["storage_ops"]["calls_per_event"]["text"] == 20
+    # The counts are the committed benchmark data, whatever the latest run measured.
+    assert doc["storage_ops"]["calls_per_event"]["text"] == committed_text_calls()
 
 
 def test_one_layout_and_text_tables(capsys: pytest.CaptureFixture[str]) -> None:
