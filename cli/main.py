@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES = (
     "cli.cost",
     "cli.export",
     "cli.holds",
+    "cli.lexicon",
     "cli.retention",
     "cli.status",
     "cli.tui_command",
