@@ -8,8 +8,8 @@ seals, audit and deadletter stay Hot (a tier change costs one write operation pe
 blob whatever its size, and those blobs are a few KiB).
 
 The defaults below are the Bicep parameters' defaults (mediaTier='Cold',
-mediaTierAfterDays=90) and archive.layout.SMALL_MEDIA_MAX_BYTES (24 KiB); keep them
-in step, the cost doc quotes them.
+mediaTierAfterDays=90; keep them in step, the cost doc quotes them) and the threshold
+archive.layout writes small/ media under (read from it, so it cannot drift).
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from archive.cost.inputs import TIERS, InputError
+from archive.layout import SMALL_MEDIA_MAX_BYTES
 
 CONTAINERS = ("raw", "records", "media", "seals", "audit")
 
 DEFAULT_MEDIA_TIER = "cold"
 DEFAULT_MEDIA_TIER_AFTER_DAYS = 90
-DEFAULT_SMALL_MEDIA_KIB = 24.0
+DEFAULT_SMALL_MEDIA_KIB = SMALL_MEDIA_MAX_BYTES / 1024
 SEED_COOL_AFTER_DAYS = 90
 SEED_ARCHIVE_AFTER_DAYS = 365
 

@@ -264,7 +264,4 @@ def test_shares_must_fit() -> None:
 
 def test_small_media_default_matches_the_blob_layout() -> None:
     # The current layout's threshold is the one archive.layout writes small/ media under.
-    limit = getattr(archive.layout, "SMALL_MEDIA_MAX_BYTES", None)
-    if limit is None:
-        pytest.skip("archive.layout has no small-media threshold yet")
-    assert limit / 1024 == DEFAULT_SMALL_MEDIA_KIB
+    assert archive.layout.SMALL_MEDIA_MAX_BYTES / 1024 == DEFAULT_SMALL_MEDIA_KIB
