@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from archive.layout import SMALL_MEDIA_PREFIX
+from archive.layout import SMALL_MEDIA_PREFIX, partition_name
 from archive.names import MEDIA_CONTAINER, SETTING_GRAPH_URL, SETTING_MAX_MEDIA_BYTES
 from storage.clients import table_service
 from storage.index_reader import IndexReader
@@ -95,11 +95,6 @@ def folder_of(record_path: str) -> str:
     return record_path.rsplit("/", 1)[0] + "/"
 
 
-def unsized(media_folder: str) -> str:
-    """A media folder without the small-media prefix (issue 14: media under 24 KiB)."""
-    return media_folder.removeprefix(SMALL_MEDIA_PREFIX)
-
-
 def test_media_over_the_cap_is_recorded_unavailable_and_flagged(
     conn: str, lying: LyingMediaServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -158,7 +153,7 @@ def test_unknown_declared_mime_gets_a_neutral_extension(
 
     assert entry["state"] == "stored" and entry["mime_type"] == declared
     assert entry["blob_path"].endswith(f"{media_id}.bin")  # the mime adds no path segment
-    assert unsized(folder_of(entry["blob_path"])) == folder_of(record_path_of(record))
+    assert partition_name(folder_of(entry["blob_path"])) == folder_of(record_path_of(record))
     blob = media_blobs(conn, folder_of(entry["blob_path"]))[entry["blob_path"]]
     # A browser opening the blob URL downloads it rather than rendering it.
     assert blob.content_settings.content_disposition == "attachment"
@@ -176,7 +171,7 @@ def test_malformed_lookup_mime_falls_back_to_the_webhooks_type(
 
     assert entry["state"] == "stored" and entry["mime_type"] == "image/jpeg"
     assert entry["blob_path"].endswith(f"{media_id}.jpg")
-    assert unsized(folder_of(entry["blob_path"])) == folder_of(record_path_of(record))
+    assert partition_name(folder_of(entry["blob_path"])) == folder_of(record_path_of(record))
     blob = media_blobs(conn, folder_of(entry["blob_path"]))[entry["blob_path"]]
     assert blob.content_settings.content_type == "image/jpeg"
     assert "evil" not in (blob.metadata or {})
@@ -190,5 +185,5 @@ def test_hostile_media_id_stays_inside_its_message_folder(
     record, entry = archive_image(conn, media_id)
 
     assert entry["state"] == "stored" and item.lookups == 1, entry["reason"]
-    assert unsized(folder_of(entry["blob_path"])) == folder_of(record_path_of(record))
+    assert partition_name(folder_of(entry["blob_path"])) == folder_of(record_path_of(record))
     assert entry["blob_path"].isascii() and not set("\\?#") & set(entry["blob_path"])
