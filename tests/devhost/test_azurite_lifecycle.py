@@ -7,13 +7,14 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from azure.storage.blob import BlobServiceClient
 
 from devhost import azurite_pid
-from devhost.azurite import REPO_ROOT, Azurite, AzuriteError
+from devhost.azurite import REPO_ROOT, Azurite, AzuriteError, _port_open
 from tests.devhost.host_support import APPS
 from tests.e2e.pipeline_harness import wait_for
 
@@ -130,6 +131,12 @@ def test_an_earlier_azurite_whose_owner_still_runs_is_left_alone(tmp_path: Path)
     # Its recorded owner is this test process, which is alive: a concurrent session.
     running = subprocess.Popen(first.command(), stdout=subprocess.DEVNULL, start_new_session=True)
     ep = first.endpoints
+    # Until it has exec'd, /proc shows the forking Python, not Azurite, and the record would
+    # look stale: wait for it to listen (under load this took long enough to fail a CI run).
+    deadline = time.monotonic() + 30
+    while not _port_open(ep.host, ep.blob_port):
+        assert running.poll() is None and time.monotonic() < deadline, "Azurite did not start"
+        time.sleep(0.05)
     azurite_pid.write_record(location, azurite_pid.AzuriteRecord(
         pid=running.pid, owner=os.getpid(), host=ep.host, blob_port=ep.blob_port,
         queue_port=ep.queue_port, table_port=ep.table_port, location=str(location),
