@@ -14,7 +14,7 @@ from ingest import (
     webhooks_wasender,
     worker,
 )
-from orchestrations import archive_event, refetch_media, seal_day, verify_run
+from orchestrations import archive_event, lexicon_backfill, refetch_media, seal_day, verify_run
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(webhooks.bp)
@@ -30,3 +30,4 @@ app.register_functions(archive_event.bp)
 app.register_functions(refetch_media.bp)
 app.register_functions(seal_day.bp)
 app.register_functions(verify_run.bp)
+app.register_functions(lexicon_backfill.bp)

@@ -7,6 +7,7 @@ Ctrl-C included. A replay also writes one entry per item before touching it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from admin.audit import audited
@@ -16,6 +17,7 @@ from admin.durable_api import DurableApi
 from admin.poison import PoisonMessage, peek_poison
 from admin.replay import Progress, ReplayResult, replay
 from admin.search import DEFAULT_PAGE, SearchPage, SearchQuery, search
+from admin.text_search import TextPage, TextProgress, TextQuery, search_text
 
 
 def audited_search(
@@ -29,6 +31,27 @@ def audited_search(
     with audited(archive, "search", target) as run:
         page = search(archive, query, page_size=page_size, continuation=continuation)
         run.result = f"ok: {len(page.rows)} rows from {page.table}"
+    return page
+
+
+def audited_text_search(
+    archive: Archive,
+    query: TextQuery,
+    *,
+    page_size: int = DEFAULT_PAGE,
+    continuation: str | None = None,
+    scan: bool = False,
+    progress: Callable[[TextProgress], None] | None = None,
+) -> TextPage:
+    """A keyword search. The phrase is recorded like any other search facet: an auditor
+    must be able to tell what was searched for (the audit container is not a log)."""
+    target: dict[str, Any] = {"query": query.describe(), "page": bool(continuation),
+                              "scan": scan}
+    with audited(archive, "search_text", target) as run:
+        page = search_text(archive, query, page_size=page_size, continuation=continuation,
+                           scan=scan, progress=progress)
+        run.result = (f"ok: {len(page.rows)} rows, {page.days_indexed} day(s) indexed, "
+                      f"{page.days_scanned} day(s) scanned, {page.records_read} record(s) read")
     return page
 
 

@@ -33,6 +33,11 @@ TABLE_BY_MESSAGE = "IndexByMessage"
 TABLE_BY_PARTICIPANT = "IndexByParticipant"
 TABLE_BY_DAY = "IndexByDay"
 TABLE_FAILURES = "IndexFailures"
+# Keyword search's inverted index: one row per distinct term of a record (archive.text_index).
+TABLE_BY_TERM = "IndexByTerm"
+# Lexicon hits awaiting review: one row per (record, policy version) that a policy flagged
+# (archive.flags). Written by the app only; review decisions are blobs in `audit`.
+TABLE_FLAGS = "Flags"
 # Legal-hold matters: scope, who placed and released them, when and why (one row a matter).
 TABLE_HOLDS = "Holds"
 INDEX_TABLES = (
@@ -41,6 +46,8 @@ INDEX_TABLES = (
     TABLE_BY_DAY,
     TABLE_FAILURES,
     TABLE_HOLDS,
+    TABLE_BY_TERM,
+    TABLE_FLAGS,
 )
 
 # Letters and digits only: the Durable Azure Storage provider derives queue,

@@ -73,6 +73,9 @@ param adminsGroupPrincipalId string = ''
 @description('Object id of the Entra ID group of auditors (Storage Explorer readers); empty for none.')
 param auditorsGroupPrincipalId string = ''
 
+@description('Object id of the Entra ID group of reviewers (`wa-archive review`: read flags, their conversation context and records; record decisions); empty for none.')
+param reviewersGroupPrincipalId string = ''
+
 @description('Object id of the Entra ID group of retention operators (`wa-archive retention run` from a terminal: may delete expired versions, never set or clear legal holds); empty for none.')
 param retentionOperatorsGroupPrincipalId string = ''
 
@@ -413,6 +416,11 @@ module peopleAccess 'modules/people-access.bicep' = {
     holdsTableName: 'Holds'
     adminsGroupPrincipalId: adminsGroupPrincipalId
     auditorsGroupPrincipalId: auditorsGroupPrincipalId
+    // Reviewers: Flags, the conversation rows (context), records, and audit (decisions).
+    reviewersGroupPrincipalId: reviewersGroupPrincipalId
+    flagsTableName: 'Flags'
+    conversationTableName: 'IndexByParticipant'
+    recordsContainerName: 'records'
   }
 }
 
@@ -432,6 +440,8 @@ module retentionAccess 'modules/retention-access.bicep' = {
       'IndexByMessage'
       'IndexByParticipant'
       'IndexByDay'
+      'IndexByTerm'
+      'Flags'
     ]
     keptTableNames: [
       'IndexFailures'

@@ -32,6 +32,9 @@ param archiveSkuName = 'Standard_GRS'
 // Entra ID group object ids (az ad group show -g <name> --query id -o tsv).
 param adminsGroupPrincipalId = ''
 param auditorsGroupPrincipalId = ''
+// Reviewers of lexicon flags (`wa-archive review`, docs/review.md): read Flags, conversation
+// rows and records, append decisions to audit; never media, never a table write.
+param reviewersGroupPrincipalId = ''
 // Retention operators: may delete expired versions (`wa-archive retention run`), never
 // set or clear legal holds; empty grants nothing (the retention timer needs no group).
 param retentionOperatorsGroupPrincipalId = ''

@@ -18,7 +18,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from admin.actions import audited_detail, audited_replay, audited_search
+from admin.actions import (
+    audited_detail,
+    audited_replay,
+    audited_search,
+    audited_text_search,
+)
 from admin.audit import recent_entries
 from admin.backlog import backlog
 from admin.connection import DATA_DIR_SETTING, AdminError, Archive, open_archive
@@ -26,6 +31,7 @@ from admin.durable_api import DurableApiError, open_durable
 from admin.failures import DEFAULT_WINDOW_DAYS, failures, orchestration_failures
 from admin.search import COLUMNS, DEFAULT_PAGE, PROVIDERS, SearchQuery
 from admin.text import printable, printable_lines
+from admin.text_search import TextProgress, TextQuery
 from archive.names import SETTING_ARCHIVE_STORAGE
 
 NOT_CONFIGURED = "set WA_DURABLE_API_URL and WA_DURABLE_API_KEY (or run `wa-archive dev`)"
@@ -122,7 +128,58 @@ def _run_replay(args: argparse.Namespace, archive: Archive) -> int:
     return 1 if result.not_found else 0
 
 
+# Facets a keyword search does not narrow by (yet): refused rather than silently ignored.
+_NOT_WITH_TEXT = (("business", "--business"), ("customer", "--customer"),
+                  ("direction", "--direction"), ("type", "--type"),
+                  ("message_id", "--message-id"), ("provider", "--provider"))
+
+
+class _ScanProgress:
+    """Scanning progress on stderr: a line when a day's scan ends, and every tenth of a big
+    day. Never the records' names or content, only counts."""
+
+    def __init__(self) -> None:
+        self.day: str | None = None
+        self.shown = 0
+
+    def __call__(self, p: TextProgress) -> None:
+        if p.day != self.day:
+            self.day, self.shown = p.day, 0
+        step = max(500, p.total // 10)
+        last = p.done == p.total and p.done > 0 and self.shown != p.done
+        if last or p.done - self.shown >= step:
+            self.shown = p.done
+            where = f"day {p.days_done + 1}/{p.days_total}"
+            print(f"scanning {p.day} ({where}): {p.done}/{p.total} record(s)", file=sys.stderr)
+
+
+def _run_text_search(args: argparse.Namespace, archive: Archive) -> int:
+    given = [flag for attr, flag in _NOT_WITH_TEXT if getattr(args, attr)]
+    if given:
+        raise AdminError(f"--text combines with --participant, --from and --to only, "
+                         f"not {', '.join(given)}")
+    query = TextQuery(text=args.text, participant=args.participant, start=args.start,
+                      end=args.end)
+    page = audited_text_search(archive, query, page_size=args.limit, continuation=args.page,
+                               scan=args.scan, progress=_ScanProgress())
+
+    def human() -> None:
+        _table([r | {"fields": ",".join(r.get("fields") or ())} for r in page.rows],
+               (*COLUMNS, "fields"))
+        print(f"{page.days_indexed} day(s) from the index, {page.days_scanned} scanned, "
+              f"{page.records_read} record(s) read")
+        if page.continuation:
+            print(f"more: --page {page.continuation}")
+
+    _emit(args, page.to_json(), human)
+    return 0
+
+
 def _run_search(args: argparse.Namespace, archive: Archive) -> int:
+    if args.text is not None:
+        return _run_text_search(args, archive)
+    if args.scan:
+        raise AdminError("--scan goes with --text")
     query = SearchQuery(
         participant=args.participant,
         business_id=args.business,
@@ -265,6 +322,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--provider", choices=PROVIDERS, help="only this provider's events")
     p.add_argument("--limit", type=int, default=DEFAULT_PAGE, help="rows per page")
     p.add_argument("--page", help="continuation token printed by the previous page")
+    p.add_argument("--text", metavar="PHRASE",
+                   help="keyword search: a phrase or 'A NEAR/n B', matched like the lexicon "
+                   "(case, accents and punctuation ignored) in texts, captions, document "
+                   "names and edits; with --participant, --from, --to (default: 30 days)")
+    p.add_argument("--scan", action="store_true",
+                   help="with --text: read every record of the range instead of the term index")
     p.set_defaults(handler=_handler(_run_search))
 
     p = subparsers.add_parser(

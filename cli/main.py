@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = (
     "cli.holds",
     "cli.lexicon",
     "cli.retention",
+    "cli.review",
     "cli.status",
     "cli.tui_command",
 )

@@ -2,7 +2,8 @@
 
 store_record: re-derive the event from its verified raw body, build the canonical
 record with its custody, write it create-only, then its index rows, the latest
-status for a status event, and failure rows for conflicts and unavailable media.
+status for a status event, failure rows for conflicts and unavailable media, the
+lexicon flag row when the active supervision policy hits the record, and legal holds.
 note_record_failure: the row (or quarantine) written when store_record gives up.
 fetch_media_item: one attempt at one media item, with the event's provider's fetcher,
 on the event re-derived from its verified raw body.
@@ -26,7 +27,7 @@ from archive.holds import matters_covering
 from archive.identity import event_instance_id
 from archive.index import day_key, failure_entity
 from archive.layout import media_blob_name, media_names_to_check, record_blob_name
-from archive.names import MEDIA_CONTAINER, RAW_CONTAINER, RECORDS_CONTAINER
+from archive.names import AUDIT_CONTAINER, MEDIA_CONTAINER, RAW_CONTAINER, RECORDS_CONTAINER
 from archive.parsing import parse_body
 from archive.record import MediaOutcome, RawRef, build_record, record_bytes
 from storage import settings
@@ -37,9 +38,11 @@ from storage.clients import (
     retention_table_service,
     table_service,
 )
+from storage.flags import flag_record
 from storage.hold_apply import hold_written
 from storage.holds import shared_cache
 from storage.index_writer import write_failure, write_index
+from storage.lexicon_store import shared_policy_cache
 from storage.media import StoredMedia, fetch_media
 from storage.quarantine import quarantine
 from storage.raw_bodies import VerifiedRaw, read_verified
@@ -156,10 +159,35 @@ def store_record(payload: dict[str, Any]) -> dict[str, Any]:
         "record %s fingerprint=%s index_rows=%d", outcome.state, record["fingerprint"], rows
     )
     result: dict[str, Any] = {"state": outcome.state, "path": outcome.path, "index_rows": rows}
+    if outcome.state != "conflict":  # the first version is the one indexed and flagged
+        flags = _lexicon_flags(record, outcome.path)
+        if flags is not None:
+            result["flags"] = flags
     holds = _legal_holds(record, outcome.path)
     if holds is not None:
         result["holds"] = holds
     return result
+
+
+def _lexicon_flags(record: dict[str, Any], path: str) -> dict[str, Any] | None:
+    """Flag the record if the active lexicon policy hits it (issue 16).
+
+    No storage call while the policy cache is fresh and nothing hits; one create per
+    flagged record. A duplicate (a retry) flags too: the row key is deterministic. A
+    failure raises and the activity retries; the record is already stored create-only.
+    Counts only, here and in the log: hits are message content.
+    """
+    policy = shared_policy_cache(
+        lambda: blob_service().get_container_client(AUDIT_CONTAINER)).active()
+    if policy is None:
+        return None
+    flagged = flag_record(table_service(), policy, record, path, source="archive",
+                          now=datetime.now(UTC))
+    if flagged is None:
+        return None
+    log.info("lexicon flag version=%d rules=%d hits=%d",
+             flagged["version"], flagged["rules"], flagged["hits"])
+    return {"version": flagged["version"], "rules": flagged["rules"]}
 
 
 def _legal_holds(record: dict[str, Any], path: str) -> dict[str, Any] | None:

@@ -13,10 +13,17 @@ it regress: one read of the summary row, then ONE transaction holding the status
 by-message row and, if the status wins, the summary row's create (absent) or
 replace with If-Match (present). A concurrent writer makes the whole transaction fail
 (412 or 409, nothing of it applied), and the round starts again with a fresh read.
+
+Keyword search's marker: records archived before term rows existed have none, so a
+search must scan those days (admin.text_search). The first time a process writes term
+rows it creates ``(TERM_MARKER_PARTITION, TERM_MARKER_ROW)`` in IndexByTerm with the UTC
+day of that moment, create-only: the earliest writer's day stays. One call per process.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
@@ -41,12 +48,18 @@ from archive.index import (
     latest_status_wins,
     partition_groups,
 )
-from archive.names import TABLE_BY_MESSAGE, TABLE_FAILURES
+from archive.names import TABLE_BY_MESSAGE, TABLE_BY_TERM, TABLE_FAILURES
 
 _MAX_ETAG_ROUNDS = 20
 # What a transaction answers when the latest-status row changed under it: the If-Match
 # failed (412), a concurrent create won (409), or the row went away (404).
 _LOST_RACE = frozenset({404, 409, 412})
+
+# "~" sorts after every day partition (``YYYY-MM-DD~<shard>``), so the marker is never in
+# a day's range; retention deletes rows by a record's keys, so it never deletes the marker.
+TERM_MARKER_PARTITION = "~meta"
+TERM_MARKER_ROW = "since"
+_term_marker_written = False  # per process: the marker costs one call, not one per event
 
 Operation = tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], dict[str, Any]]
 
@@ -120,6 +133,18 @@ def _with_latest_status(
     raise IndexConflictError("latest-status row kept changing; giving up this attempt")
 
 
+def _ensure_term_marker(tables: TableServiceClient) -> None:
+    """Create the marker once per process (it may already exist: keep the earliest day)."""
+    global _term_marker_written
+    if _term_marker_written:
+        return
+    marker = {"PartitionKey": TERM_MARKER_PARTITION, "RowKey": TERM_MARKER_ROW,
+              "day": datetime.now(UTC).strftime("%Y-%m-%d")}
+    with suppress(ResourceExistsError):
+        tables.get_table_client(TABLE_BY_TERM).create_entity(marker)
+    _term_marker_written = True
+
+
 def write_index(
     tables: TableServiceClient, record: dict[str, Any], record_path: str
 ) -> tuple[int, bool]:
@@ -133,7 +158,11 @@ def write_index(
     status_row = latest_status_entity(record, record_path)
     written = 0
     won = False
-    for table_name, partition, rows in partition_groups(index_entities(record, record_path)):
+    entities = index_entities(record, record_path)
+    if entities.get(TABLE_BY_TERM):
+        # Before the term rows: a search never trusts a day whose rows may be incomplete.
+        _ensure_term_marker(tables)
+    for table_name, partition, rows in partition_groups(entities):
         table = tables.get_table_client(table_name)
         carries_status = (
             status_row is not None

@@ -33,7 +33,13 @@ from archive.custody import CustodyError, custody_from_metadata
 from archive.holds import Matter, referenced_blobs
 from archive.index import index_entities, message_key
 from archive.layout import SMALL_MEDIA_PREFIX, record_blob_name
-from archive.names import MEDIA_CONTAINER, RAW_CONTAINER, RECORDS_CONTAINER, SEALS_CONTAINER
+from archive.names import (
+    MEDIA_CONTAINER,
+    RAW_CONTAINER,
+    RECORDS_CONTAINER,
+    SEALS_CONTAINER,
+    TABLE_FLAGS,
+)
 from archive.parsing import parse_body
 from archive.retention import (
     Decision,
@@ -132,6 +138,7 @@ class _Day:
     day: date
     records: dict[str, list[BlobVersion]]
     media: dict[str, list[BlobVersion]] | None = None
+    flags: dict[str, list[tuple[str, str]]] | None = None
 
 
 @dataclass
@@ -144,6 +151,9 @@ class Planner:
     retention_days: int
     limit: int | None = DEFAULT_LIMIT
     progress: Progress | None = None
+    # record path -> its Flags rows' keys, for one provider day (storage.flags); None: the
+    # caller keeps flags (they are then left behind, naming words of disposed records).
+    flags_of_day: Callable[[date], dict[str, list[tuple[str, str]]]] | None = None
     seals: SealLookup = field(init=False)
     cutoff: date = field(init=False)
     _days: list[date] | None = field(default=None, init=False)
@@ -240,11 +250,15 @@ class Planner:
                     plan.hold(RAW_CONTAINER, candidate.raw_path, decision.held_by)
             elif decision.skip and decision.skip != "not_expired":
                 plan.skip(RECORDS_CONTAINER, candidate.name, decision.skip)
+        if going and day.flags is None:
+            day.flags = self.flags_of_day(day.day) if self.flags_of_day else {}
         for candidate in going:
+            flags = tuple((TABLE_FLAGS, pk, rk) for pk, rk in (day.flags or {}).get(
+                candidate.name, ()))
             plan.blobs.append(PlannedBlob(
                 RECORDS_CONTAINER, candidate.name, candidate.versions,
                 self.seals.seal_of(RECORDS_CONTAINER, candidate.name),
-                facts=candidate.facts, rows=candidate.rows, message=candidate.message))
+                facts=candidate.facts, rows=candidate.rows + flags, message=candidate.message))
         self._plan_media(plan, day, candidates, decisions)
         self._plan_raw(plan, going)
         if self.progress:

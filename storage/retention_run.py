@@ -40,6 +40,7 @@ from storage.disposal import (
     write_certificate,
     write_plan,
 )
+from storage.flags import flag_keys_of_day
 from storage.holds import HoldStore
 from storage.retention import DEFAULT_LIMIT, Planner, Progress
 
@@ -112,7 +113,8 @@ def run_retention(
             report.resumed.append({**summary(doc), "certificate": name})
             log.info("retention finished interrupted run %s: %s", pending, doc["counts"])
     planner = Planner(blobs, load_matters(), started, retention_days,
-                      limit=None if dry_run else limit, progress=progress)
+                      limit=None if dry_run else limit, progress=progress,
+                      flags_of_day=lambda day: flag_keys_of_day(tables, day))
     run_id = invocation
     while True:
         next_plan = planner.next_plan(run_id)

@@ -15,6 +15,7 @@ from tui.screens.dashboard import DashboardScreen
 from tui.screens.evidence import EvidenceScreen
 from tui.screens.failures import FailuresScreen
 from tui.screens.holds import HoldsScreen
+from tui.screens.review import ReviewScreen
 from tui.screens.search import SearchScreen
 
 
@@ -39,4 +40,7 @@ SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("evidence", "e", "Evidence",
                "daily signed seals and the latest verification run", EvidenceScreen),
     ScreenSpec("holds", "h", "Holds", "legal-hold matters: place, release", HoldsScreen),
+    ScreenSpec("review", "v", "Review",
+               "lexicon flags in context: mark reviewed, escalated, false positive",
+               ReviewScreen),
 )

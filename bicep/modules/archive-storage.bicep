@@ -99,6 +99,8 @@ var tableNames = [
   'IndexByDay'
   'IndexFailures'
   'Holds'
+  'IndexByTerm'
+  'Flags'
 ]
 // The tables the app identity writes: every one but Holds (legal-hold matters),
 // which only the retention identity and admins reach (retention-access.bicep,

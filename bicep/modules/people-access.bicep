@@ -11,6 +11,12 @@
 //             (retention-access.bicep): admins never delete.
 //   auditors: read the archive containers; Reader on the account so Storage
 //             Explorer can list it with Entra ID sign-in.
+//   reviewers: the lexicon review queue (`wa-archive review`, admin/review.py,
+//             asserted by tests/bicep/test_reviewer_role.py against that code):
+//             read Flags, the conversation rows of IndexByParticipant (context)
+//             and the records container (the words), and append to audit (their
+//             decisions and the audit trail). No table write, no delete, no queue,
+//             no media or raw bodies, no Reader on the account (docs/review.md).
 
 @description('Archive storage account name.')
 param accountName string
@@ -45,6 +51,18 @@ param adminsGroupPrincipalId string
 @description('Object id of the auditors group; empty to skip.')
 param auditorsGroupPrincipalId string
 
+@description('Object id of the reviewers group (lexicon review queue); empty to skip.')
+param reviewersGroupPrincipalId string
+
+@description('The Flags table: lexicon hits to review (written by the app only).')
+param flagsTableName string
+
+@description('The index table holding the rows of each conversation (review context).')
+param conversationTableName string
+
+@description('The container of canonical records (the text reviewers read).')
+param recordsContainerName string
+
 // Built-in role definition ids (learn.microsoft.com "Azure built-in roles").
 var reader = 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
 var storageBlobDataReader = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
@@ -54,6 +72,7 @@ var storageTableDataReader = '76199698-9eea-4c19-bc75-cec21354c6b6'
 
 var hasAdmins = !empty(adminsGroupPrincipalId)
 var hasAuditors = !empty(auditorsGroupPrincipalId)
+var hasReviewers = !empty(reviewersGroupPrincipalId)
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: accountName
@@ -91,11 +110,24 @@ resource holdsTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023
   name: '${accountName}/default/${holdsTableName}'
 }
 
+resource flagsTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = {
+  name: '${accountName}/default/${flagsTableName}'
+}
+
+resource conversationTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = {
+  name: '${accountName}/default/${conversationTableName}'
+}
+
+resource recordsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  name: '${accountName}/default/${recordsContainerName}'
+}
+
 // Admins append audit entries but must not delete or overwrite anything, and
 // no built-in role writes blobs without also deleting them. `blobs/write` is
 // left out as well: it is what replacing an existing blob needs, while
 // add/action creates new ones only, so an entry, once written, stays as written.
-resource auditAppender 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (hasAdmins) {
+// Reviewers hold it too (their decisions are audit blobs), so it exists with either group.
+resource auditAppender 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (hasAdmins || hasReviewers) {
   name: guid(resourceGroup().id, accountName, 'wa-archive-audit-appender')
   properties: {
     roleName: 'WA Archive Audit Appender (${accountName})'
@@ -140,6 +172,16 @@ resource adminBlobReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
   }
 }]
 
+// Separation of duties inside `audit` (Azure ABAC conditions on the blob path): both
+// groups append audit entries (`year=...`); only admins create lexicon policy versions
+// (`supervision/lexicon/`), only reviewers create review decisions
+// (`supervision/decisions/`). Without it a reviewer could switch supervision off by
+// creating a harmless "newest" policy version, and an admin could close flags.
+var appendAction = 'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action'
+var blobPath = '@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path]'
+var adminAppendCondition = '((!(ActionMatches{\'${appendAction}\'})) OR (${blobPath} StringStartsWith \'year=\' OR ${blobPath} StringStartsWith \'supervision/lexicon/\'))'
+var reviewerAppendCondition = '((!(ActionMatches{\'${appendAction}\'})) OR (${blobPath} StringStartsWith \'year=\' OR ${blobPath} StringStartsWith \'supervision/decisions/\'))'
+
 resource adminAuditAppend 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasAdmins) {
   name: guid(auditContainer.id, adminsGroupPrincipalId, 'wa-archive-audit-appender')
   scope: auditContainer
@@ -147,6 +189,8 @@ resource adminAuditAppend 'Microsoft.Authorization/roleAssignments@2022-04-01' =
     roleDefinitionId: auditAppender.id
     principalId: adminsGroupPrincipalId
     principalType: 'Group'
+    condition: adminAppendCondition
+    conditionVersion: '2.0'
   }
 }
 
@@ -371,3 +415,57 @@ resource auditorBlobReader 'Microsoft.Authorization/roleAssignments@2022-04-01' 
     principalType: 'Group'
   }
 }]
+
+// Reviewers: what `wa-archive review list|show|mark` calls, nothing more. Table and
+// container are the finest scopes data-plane RBAC has, so a reviewer can read every
+// flag, every conversation row (ids, times, participants, record paths; no text) and
+// every record, not only the flagged ones; StorageRead logs show what was read, and
+// the tool audits each list and show (docs/review.md, "Insider analysis").
+// Not media: flags come from texts, captions and file names (archive/lexicon), which
+// the record holds; images, voice notes and documents are the most sensitive and
+// largest data, and stay with auditors and admins (escalate to them). Not raw, seals,
+// deadletter or quarantine: review needs none of them.
+resource reviewerFlagsReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasReviewers) {
+  name: guid(flagsTable.id, reviewersGroupPrincipalId, storageTableDataReader)
+  scope: flagsTable
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataReader)
+    principalId: reviewersGroupPrincipalId
+    principalType: 'Group'
+  }
+}
+
+resource reviewerConversationReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasReviewers) {
+  name: guid(conversationTable.id, reviewersGroupPrincipalId, storageTableDataReader)
+  scope: conversationTable
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataReader)
+    principalId: reviewersGroupPrincipalId
+    principalType: 'Group'
+  }
+}
+
+resource reviewerRecordsReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasReviewers) {
+  name: guid(recordsContainer.id, reviewersGroupPrincipalId, storageBlobDataReader)
+  scope: recordsContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataReader)
+    principalId: reviewersGroupPrincipalId
+    principalType: 'Group'
+  }
+}
+
+// Decisions are create-only blobs in audit, beside the audit trail the tool appends
+// to: the same append-only role as admins (read, create; no overwrite, no delete),
+// limited by reviewerAppendCondition to audit entries and decisions.
+resource reviewerAuditAppend 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasReviewers) {
+  name: guid(auditContainer.id, reviewersGroupPrincipalId, 'wa-archive-audit-appender')
+  scope: auditContainer
+  properties: {
+    roleDefinitionId: auditAppender.id
+    principalId: reviewersGroupPrincipalId
+    principalType: 'Group'
+    condition: reviewerAppendCondition
+    conditionVersion: '2.0'
+  }
+}

@@ -22,8 +22,10 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from archive.canonical import canonical_json
 from archive.disposal import parse_certificate
+from archive.flags import flag_entity
 from archive.holds import new_matter
 from archive.index import participant_key
+from archive.lexicon import compile_policy, policy_from_json
 from archive.names import (
     CONTAINERS,
     INDEX_TABLES,
@@ -35,6 +37,7 @@ from archive.names import (
     TABLE_BY_DAY,
     TABLE_BY_MESSAGE,
     TABLE_BY_PARTICIPANT,
+    TABLE_FLAGS,
 )
 from archive.retention import BLOB_LEGAL_HOLD, PENDING_PREFIX
 from archive.scope import Scope
@@ -252,6 +255,31 @@ def test_expired_records_go_held_ones_stay_certified_sealed_and_verified(env: En
     env.container(RECORDS_CONTAINER).delete_blob(kept["path"])
     assert [(f.kind, f.subject) for f in env.verify().findings if f.check == "integrity"] == [
         ("missing", f"{RECORDS_CONTAINER}/{kept['path']}")]
+
+
+def flag(env: Env, record_path: str, version: int = 1) -> tuple[str, str]:
+    """A Flags row on the record, as the pipeline writes it (archive.flags)."""
+    document = json.loads(env.container(RECORDS_CONTAINER).download_blob(record_path).readall())
+    policy = compile_policy(policy_from_json(json.dumps({
+        "schema": "wa-archive/lexicon@1", "name": "t",
+        "rules": [{"id": "hello", "pattern": "hello"}]}).encode()))
+    row = flag_entity(document, record_path, version=version, policy_sha256=policy.sha256,
+                      hits=policy.evaluate(document), source="archive", flagged_at=NOW)
+    env.tables.get_table_client(TABLE_FLAGS).create_entity(row)
+    return str(row["PartitionKey"]), str(row["RowKey"])
+
+
+def test_a_disposed_records_flags_go_with_it_a_held_ones_stay(env: Env) -> None:
+    """A flag names the matched words: it must not outlive its record."""
+    kept, gone = text(HELD), text(FREE)
+    kept_flag, gone_flags = flag(env, kept["path"]), {flag(env, gone["path"], v) for v in (1, 2)}
+    seal_day(env.blobs, env.signer, DAY)
+    hold(env, HELD)
+    (run,) = env.retention().runs
+    assert run["counts"]["deleted"][RECORDS_CONTAINER] == 1
+    left = {(e["PartitionKey"], e["RowKey"])
+            for e in env.tables.get_table_client(TABLE_FLAGS).list_entities()}
+    assert kept_flag in left and not gone_flags & left
 
 
 def test_release_then_the_rest_goes_and_verify_stays_clean(env: Env) -> None:

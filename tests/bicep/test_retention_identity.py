@@ -50,6 +50,8 @@ PRUNED_TABLES = [
     names.TABLE_BY_MESSAGE,
     names.TABLE_BY_PARTICIPANT,
     names.TABLE_BY_DAY,
+    names.TABLE_BY_TERM,
+    names.TABLE_FLAGS,
 ]
 RETENTION_PRINCIPAL = "retentionPrincipalId"
 OPERATORS = "retentionOperatorsGroupPrincipalId"

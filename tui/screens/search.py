@@ -1,4 +1,9 @@
-"""Search: facet inputs, a paged newest-first table, Enter opens the message."""
+"""Search: facet inputs, a paged newest-first table, Enter opens the message.
+
+With a phrase in "text", the search is a keyword search (admin.text_search) scoped by the
+participant and the dates; days without term rows are scanned, with progress shown on the
+status line while the worker reads them.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Header, Input, Select
 
-from admin.actions import audited_search
+from admin.actions import audited_search, audited_text_search
 from admin.connection import AdminError
 from admin.search import PROVIDERS, SearchPage, SearchQuery
+from admin.text_search import TextPage, TextProgress, TextQuery
 from tui.columns import Column, utc_time
 from tui.screens.base import AdminScreen, StatusLine
 from tui.screens.detail import DetailScreen
@@ -59,7 +65,23 @@ def strip_pairs(row: dict[str, Any] | None) -> list[tuple[str, object]] | None:
     ]
     if row.get("status"):
         pairs.append(("status", row.get("status")))
+    if row.get("fields"):
+        pairs.append(("found in", ", ".join(str(f) for f in row["fields"])))
     return pairs
+
+
+def progress_line(p: TextProgress) -> str:
+    """The status line while days are scanned: counts only, never names or content."""
+    return (f"scanning {p.day} (day {p.days_done + 1}/{p.days_total}): "
+            f"{p.done}/{p.total} record(s) read...")
+
+
+def page_summary(page: SearchPage | TextPage) -> str:
+    more = ", more: Ctrl+N" if page.continuation else ""
+    if isinstance(page, TextPage):
+        return (f"{len(page.rows)} row(s), text: {page.days_indexed} day(s) indexed, "
+                f"{page.days_scanned} scanned{more}")
+    return f"{len(page.rows)} row(s), {page.table}{more}"
 
 
 def parse_time(text: str, *, end: bool) -> datetime | None:
@@ -88,7 +110,7 @@ class SearchScreen(AdminScreen):
         super().__init__()
         self.summary: str | None = None  # the last page's status line, before the hidden note
         self.rows: list[dict[str, Any]] = []
-        self.query_used: SearchQuery | None = None
+        self.query_used: SearchQuery | TextQuery | None = None
         self.next_token: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -97,6 +119,7 @@ class SearchScreen(AdminScreen):
             yield Input(placeholder="participant", id="participant")
             yield Input(placeholder="message id", id="message_id")
             yield Input(placeholder="type", id="type")
+            yield Input(placeholder="text search", id="text")
         with Horizontal(classes="facets"):
             yield Input(placeholder="from YYYY-MM-DD", id="start")
             yield Input(placeholder="to YYYY-MM-DD", id="end")
@@ -122,9 +145,21 @@ class SearchScreen(AdminScreen):
     def _value(self, widget_id: str) -> str | None:
         return self.query_one(f"#{widget_id}", Input).value.strip() or None
 
-    def build_query(self) -> SearchQuery:
+    def build_query(self) -> SearchQuery | TextQuery:
         direction = self.query_one("#direction", Select).value
         provider = self.query_one("#provider", Select).value
+        text = self._value("text")
+        if text is not None:
+            others = [name for name, given in (
+                ("message id", self._value("message_id")), ("type", self._value("type")),
+                ("direction", isinstance(direction, str)),
+                ("provider", isinstance(provider, str))) if given]
+            if others:
+                raise AdminError("a text search combines with participant and dates only, "
+                                 f"not {', '.join(others)}")
+            return TextQuery(text, participant=self._value("participant"),
+                             start=parse_time(self._value("start") or "", end=False),
+                             end=parse_time(self._value("end") or "", end=True))
         return SearchQuery(
             participant=self._value("participant"),
             message_id=self._value("message_id"),
@@ -160,18 +195,29 @@ class SearchScreen(AdminScreen):
         query = self.query_used
         assert query is not None
         self.status.update("searching...")
+        if isinstance(query, TextQuery):
+            self.in_background(lambda: self._text_page(query, token), self.show, self.status)
+            return
         self.in_background(
             lambda: audited_search(self.archive, query, page_size=PAGE_SIZE, continuation=token),
             self.show,
             self.status,
         )
 
-    def show(self, page: SearchPage) -> None:
+    def _text_page(self, query: TextQuery, token: str | None) -> TextPage:
+        """On the worker thread: progress goes to the status line through the UI thread."""
+
+        def progress(p: TextProgress) -> None:
+            self.app.call_from_thread(self.status.update, progress_line(p))
+
+        return audited_text_search(self.archive, query, page_size=PAGE_SIZE,
+                                   continuation=token, progress=progress)
+
+    def show(self, page: SearchPage | TextPage) -> None:
         self.rows = page.rows
         self.next_token = page.continuation
         table = self.query_one(FittedTable)
-        more = ", more: Ctrl+N" if page.continuation else ""
-        self.summary = f"{len(page.rows)} row(s), {page.table}{more}"
+        self.summary = page_summary(page)
         table.set_rows([row_values(row) for row in page.rows])
         self._show_selected()
         if page.rows:
