@@ -37,6 +37,15 @@ PROVIDERS = ("meta", "wasender", "twilio", "acs")
 COLUMNS = ("timestamp", "event", "direction", "type", "from", "to", "status", "message_id")
 
 
+def describe_facets(query: object) -> dict[str, Any]:
+    """A query's given facets as JSON values (times in ISO-8601): what audit entries hold."""
+    return {
+        k: (v.isoformat() if isinstance(v, datetime) else v)
+        for k, v in vars(query).items()
+        if v is not None
+    }
+
+
 @dataclass(frozen=True)
 class SearchQuery:
     participant: str | None = None
@@ -50,11 +59,7 @@ class SearchQuery:
     provider: str | None = None  # meta, wasender, twilio, acs (the index projects it)
 
     def describe(self) -> dict[str, Any]:
-        return {
-            k: (v.isoformat() if isinstance(v, datetime) else v)
-            for k, v in self.__dict__.items()
-            if v is not None
-        }
+        return describe_facets(self)
 
 
 @dataclass(frozen=True)

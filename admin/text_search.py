@@ -4,29 +4,29 @@ The text is a lexicon pattern (a phrase, or ``A NEAR/n B``), matched exactly as 
 supervision matches it (archive.lexicon: NFKC, case and diacritics folded) over the same
 record fields (texts, captions, document filenames, edits).
 
-Days are searched newest first, one day at a time:
+The range is searched newest first, in two segments:
 
-- An INDEXED day (after the IndexByTerm marker's day, see storage.index_writer): the
-  day's TERM_SHARDS partitions are asked for one term's RowKey range (the phrase's
-  longest word, archive.text_index.lookup_term), merged newest first. Each candidate is
+- The INDEXED days (after the IndexByTerm marker's day, see storage.index_writer), all
+  at once: ONE RowKey range query on the partition of one term (the phrase's longest
+  word, archive.text_index.lookup_term), newest first, paged lazily. Each candidate is
   confirmed by reading its record and evaluating a one-rule policy, because a row says
   only that a word occurs, not the phrase or NEAR. A single whole word needs no read:
   its row proves it (``fields`` is then [] since no record was opened).
-- A SCANNED day (on or before the marker's day: records archived before term rows
-  existed; every day with ``scan=True``): the day's records are listed (streamed),
-  statuses and other events are skipped by name, the rest are read by ``workers``
-  threads and evaluated; ``progress`` is told as records are done (admin.text_scan).
-  A scanned day is read whole (listing order is not time order); only its newest
-  matches are kept.
+- Then the SCANNED days (on or before the marker's day: records archived before term
+  rows existed; every day with ``scan=True``), one at a time: the day's records are
+  listed (streamed), statuses and other events are skipped by name, the rest are read
+  by ``workers`` threads and evaluated; ``progress`` is told as records are done
+  (admin.text_scan). A scanned day is read whole (listing order is not time order);
+  only its newest matches are kept.
 
-A page stops as soon as it is full; the continuation token names the day and the last
-row given (its newest-first key), so the next page starts right after it.
+A page stops as soon as it is full; the continuation token names the segment (``index``
+or the scanned day) and the last row given (its newest-first key), so the next page
+starts right after it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -39,21 +39,21 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 
 from admin.connection import AdminError, Archive
-from admin.search import DEFAULT_PAGE, MAX_DAY_SPAN, _clean, _token_in, _token_out
+from admin.search import (
+    DEFAULT_PAGE,
+    MAX_DAY_SPAN,
+    _clean,
+    _token_in,
+    _token_out,
+    describe_facets,
+)
 from admin.text_scan import DayScan, Match, read_record, record_row, scan_day
-from archive.index import days_between, query_bounds
+from archive.index import days_between, range_filter
 from archive.lexicon import Pattern, PolicyError, compile_policy, parse_pattern, parse_policy
 from archive.lexicon.matching import CompiledPolicy
 from archive.lexicon.policy import LEXICON_SCHEMA, participant_key
 from archive.names import TABLE_BY_TERM
-from archive.text_index import (
-    MAX_TERM_CHARS,
-    day_partitions,
-    lookup_term,
-    term_bounds,
-    term_key,
-    term_row_key,
-)
+from archive.text_index import MAX_TERM_CHARS, lookup_term, term_key
 from storage.index_writer import TERM_MARKER_PARTITION, TERM_MARKER_ROW
 
 DEFAULT_DAYS = 30
@@ -61,9 +61,11 @@ MAX_TEXT_CHARS = 500
 # A newest-first key (archive.index): inverted ticks, encoded message, event, fingerprint.
 _KEY = re.compile(r"\A[0-9]{19}-[A-Za-z0-9._~-]{1,1000}\Z")
 _DAY = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
-_TOKEN_VERSION = 1
-# Rows per shard query page: a first page is usually one call per shard.
-_SHARD_PAGE = 100
+_TOKEN_VERSION = 2
+# The continuation's segment name for the indexed days ("d" is otherwise a scanned day).
+_INDEX_SEGMENT = "index"
+# Rows per term query page: a first page of a word is usually one call.
+_TERM_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,7 @@ class TextQuery:
     end: datetime | None = None  # default: now
 
     def describe(self) -> dict[str, Any]:
-        return {
-            k: (v.isoformat() if isinstance(v, datetime) else v)
-            for k, v in self.__dict__.items()
-            if v is not None
-        }
+        return describe_facets(self)
 
 
 @dataclass(frozen=True)
@@ -167,7 +165,7 @@ def _resume(token: str | None, digest: str) -> dict[str, Any]:
     if state.get("v") != _TOKEN_VERSION or state.get("q") != digest:
         raise bad
     day, after = state.get("d"), state.get("a")
-    if not isinstance(day, str) or not _DAY.match(day):
+    if not isinstance(day, str) or not (day == _INDEX_SEGMENT or _DAY.match(day)):
         raise bad
     if after is not None and (not isinstance(after, str) or not _KEY.match(after)):
         raise bad
@@ -209,16 +207,15 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _shard_rows(search: _Search, partition: str, after: str | None) -> Iterator[dict[str, Any]]:
-    """One shard's rows of the term, newest first, fetched a page at a time (lazily: a
-    merge asks for the next page only when it needs it)."""
-    low, high = term_bounds(search.term, *query_bounds(search.query.start, search.query.end))
-    query_filter = (f"PartitionKey eq {_quote(partition)} and RowKey ge {_quote(low)}"
-                    f" and RowKey lt {_quote(high)}")
+def _term_rows(search: _Search, start: datetime, end: datetime, after: str | None
+               ) -> Iterator[dict[str, Any]]:
+    """The term's rows from ``start`` to ``end``, newest first, fetched a page at a time
+    (lazily: the page asks for more only when it needs it)."""
+    query_filter = range_filter(search.term, start, end)
     if after is not None:
-        query_filter += f" and RowKey gt {_quote(term_row_key(search.term, after))}"
+        query_filter += f" and RowKey gt {_quote(after)}"
     client = search.archive.tables.get_table_client(TABLE_BY_TERM)
-    pages: Any = client.query_entities(query_filter, results_per_page=_SHARD_PAGE).by_page()
+    pages: Any = client.query_entities(query_filter, results_per_page=_TERM_PAGE).by_page()
     while True:
         page = search.archive.call("table", f"query table {TABLE_BY_TERM}",
                                    lambda: next(pages, None))
@@ -228,16 +225,12 @@ def _shard_rows(search: _Search, partition: str, after: str | None) -> Iterator[
         yield from (dict(entity) for entity in page)
 
 
-def _newest_first(entity: dict[str, Any], term: str) -> str:
-    return str(entity["RowKey"])[len(term) + 1:]
-
-
-def _indexed_day(search: _Search, day: str, after: str | None, size: int) -> str | None:
-    """Fill the page from one indexed day; returns the key of the last row given when the
-    page filled (the day may hold more), else None."""
-    merged = heapq.merge(*(_shard_rows(search, p, after) for p in day_partitions(day)),
-                         key=lambda e: str(e["RowKey"]))
-    candidates = (e for e in merged if _participant_ok(e, search.query.participant))
+def _indexed_span(search: _Search, start: datetime, end: datetime, after: str | None,
+                  size: int) -> str | None:
+    """Fill the page from the indexed days; returns the key of the last row given when the
+    page filled (the index may hold more), else None."""
+    candidates = (e for e in _term_rows(search, start, end, after)
+                  if _participant_ok(e, search.query.participant))
     while len(search.rows) < size:
         batch = list(islice(candidates, max(search.workers, size - len(search.rows))))
         if not batch:
@@ -254,7 +247,7 @@ def _indexed_day(search: _Search, day: str, after: str | None, size: int) -> str
                 continue
             search.rows.append(_clean(entity) | {"fields": found})
             if len(search.rows) == size:
-                return _newest_first(entity, search.term)
+                return str(entity["RowKey"])
     return None
 
 
@@ -299,6 +292,12 @@ def _scan_day(search: _Search, day: str, after: str | None, size: int,
 # -- the page -------------------------------------------------------------------------------
 
 
+def _token(digest: str, segment: str, after: str | None, start: datetime,
+           end: datetime) -> str:
+    return _token_out({"v": _TOKEN_VERSION, "q": digest, "d": segment, "a": after,
+                       "s": start.isoformat(), "e": end.isoformat()})
+
+
 def search_text(
     archive: Archive,
     query: TextQuery,
@@ -329,9 +328,6 @@ def search_text(
     days = days_between(start, end)
     if len(days) > MAX_DAY_SPAN:
         raise AdminError(f"a text search spans at most {MAX_DAY_SPAN} days; narrow --from/--to")
-    if state and state["d"] not in days:
-        raise AdminError("invalid --page token (copy it from the previous page of this search)")
-    index, after = (days.index(state["d"]), state.get("a")) if state else (0, None)
     query = TextQuery(text, query.participant, start, end)
     keys = (*pattern.first, *(pattern.second or ()))
     term = lookup_term([term_key(k) for k in keys])
@@ -341,26 +337,36 @@ def search_text(
     marker = None if scan else _marker_day(archive)
     if not scan:
         page.index_queries += 1
+    # Days after the marker's are indexed; they are the newest, so they come first.
+    indexed = [] if marker is None else [day for day in days if day > marker]
+    scanned = days[len(indexed):]
+    segment, after = (state["d"], state.get("a")) if state else (None, None)
+    if (segment is not None and segment not in (_INDEX_SEGMENT, *scanned)) or (
+            segment == _INDEX_SEGMENT and not indexed):
+        raise AdminError("invalid --page token (copy it from the previous page of this search)")
+    position = scanned.index(segment) if segment in scanned else 0
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="text-search") as pool:
         search = _Search(archive, query, policy, term, not single_word, pool,
                          workers, page, progress)
-        while index < len(days):
-            day = days[index]
-            if scan or marker is None or day <= marker:
-                page.days_scanned += 1
-                last = _scan_day(search, day, after, page_size, (index, len(days)))
-            else:
-                page.days_indexed += 1
-                last = _indexed_day(search, day, after, page_size)
+        if indexed and segment in (None, _INDEX_SEGMENT):
+            page.days_indexed = len(indexed)
+            first = datetime.fromisoformat(indexed[-1]).replace(tzinfo=UTC)
+            last = _indexed_span(search, max(start, first), end, after, page_size)
+            if last is not None:
+                page.rows = search.rows
+                page.continuation = _token(digest, _INDEX_SEGMENT, last, start, end)
+                return page
+            after = None
+        while position < len(scanned) and len(search.rows) < page_size:
+            day = scanned[position]
+            page.days_scanned += 1
+            last = _scan_day(search, day, after, page_size,
+                             (len(indexed) + position, len(days)))
             if last is not None:
                 after = last
                 break
-            index, after = index + 1, None
-            if len(search.rows) >= page_size:
-                break
+            position, after = position + 1, None
     page.rows = search.rows
-    if index < len(days):
-        page.continuation = _token_out({"v": _TOKEN_VERSION, "q": digest, "d": days[index],
-                                        "a": after, "s": start.isoformat(),
-                                        "e": end.isoformat()})
+    if position < len(scanned):
+        page.continuation = _token(digest, scanned[position], after, start, end)
     return page

@@ -11,7 +11,7 @@ Tables (names from :mod:`archive.names`):
                    :func:`conversation_filter`), so the customer's row and the conversation
                    row are one transaction (same table and partition)
 - by day:          PK = ``YYYY-MM-DD``,       RK = same as by participant
-- by term:         PK = ``YYYY-MM-DD~<shard>``, RK = ``<term>~<by-day RowKey>`` (keyword
+- by term:         PK = the term (a normalised word), RK = same as by day (keyword
                    search; archive.text_index)
 - failures:        PK = failure kind,        RK = ``<day>-<sha256(ref)[:32]>``
 """
@@ -242,10 +242,9 @@ def index_entities(record: dict[str, Any], record_path: str) -> dict[str, list[d
         ],
         TABLE_BY_DAY: [{"PartitionKey": day_key(ts), "RowKey": newest_first, **columns}],
         TABLE_BY_PARTICIPANT: [],
-        # Texts, captions, filenames and edits only (statuses have none): one partition.
-        TABLE_BY_TERM: term_entities(record, day=day_key(ts),
-                                     message_key=message_key(record["message_id"]),
-                                     newest_first=newest_first, columns=columns),
+        # Texts, captions, filenames and edits only (statuses have none): one row per
+        # distinct word, each in its word's partition.
+        TABLE_BY_TERM: term_entities(record, newest_first=newest_first, columns=columns),
     }
     # Statuses are looked up through their message; they would flood the timelines.
     if event != "status":

@@ -2,20 +2,27 @@
 
 Design (numbers in bench/README.md, "Keyword search"):
 
-- PartitionKey ``<YYYY-MM-DD>~<shard>``: the record's provider day, and a shard chosen by
-  the message id (``TERM_SHARDS`` of them). Every term of one record lands in ONE
-  partition, so a record's term rows are one transaction per 100 distinct terms: a
-  text message costs one table call more, not one per word. The shards spread a busy
-  day's writes over several partitions (Azure's target is about 2,000 entities/s per
-  partition); a search for a term on a day asks each shard of that day.
-- RowKey ``<term>~<newest-first key of the by-day index>``: one term's rows of a day are a
-  RowKey range, newest first, and the rest of the key is the by-day row's (unique per
-  record).
+- PartitionKey ``<term>``: one partition per word, holding every record that has it. A
+  search for a word over any time range is ONE RowKey range query, newest first, paged,
+  however many days it spans and however rare the word is.
+- RowKey: the by-day index's newest-first key ``<inverted ticks>-<message>-<event>-<fp16>``
+  (archive.index), unique per record, so a time range is a RowKey range
+  (archive.index.range_filter) and a page ends where the next one starts.
 - A term is a lexicon token key (archive.lexicon.normalize: NFKC, case and diacritics
   folded), cut to ``MAX_TERM_CHARS``. The same text fields as the lexicon are read
   (text, caption, document filenames, edits), so search and supervision agree on what a
-  message says. A term's row holds part of the by-day projection (``TERM_COLUMNS``), not
+  message says. A term row holds part of the by-day projection (``TERM_COLUMNS``), not
   the text: a phrase is confirmed by reading the record.
+
+The price is on the write side: a record's words are in different partitions, so each
+distinct word is its own upsert (a Table transaction cannot span partitions). The first
+design of this index, partitions by day and shard with all of a record's words in one
+transaction, cost one call per message but a search one query per shard per day: four
+per day, 120 for a rare word over 30 days, 117 times a single-partition query on
+Azurite. Reads are what a person waits for; table calls cost $0.036 per million
+(docs/search.md). A very common word's partition takes every message that has it:
+Azure's target is about 2,000 entities/s per partition, which a word in one message of
+ten reaches at some 20,000 messages a second.
 
 Term rows are index rows (archive.index.index_entities adds them), so retention deletes
 them with the record's other rows.
@@ -23,25 +30,20 @@ them with the record's other rows.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 from archive.lexicon.normalize import tokenize
 from archive.lexicon.record_fields import text_fields
 
-TERM_SHARDS = 4
 # Longer tokens are indexed by their first characters (the record read confirms the rest).
 MAX_TERM_CHARS = 64
 # What a term row repeats of the by-day projection: what a result line shows, what the
 # participant scope filters on, and the record to confirm a phrase in. Provider, status,
 # media count and fingerprint are left out: a message has one row per distinct word, so
-# every column is paid for about fifteen times (bench/README.md, "Keyword search").
+# every column is paid for several times (bench/README.md, "Keyword search").
 TERM_COLUMNS = ("timestamp", "event", "direction", "type", "from", "to", "message_id",
                 "business_id", "customer_id", "record_path")
-# "~" sorts after every letter and digit a term key can hold below U+007F, and terms never
-# contain it: ``<term>~`` .. ``<term>~~`` holds exactly one term's rows.
-_SEPARATOR = "~"
 
 
 def term_key(token_key: str) -> str:
@@ -70,41 +72,10 @@ def lookup_term(terms: list[str]) -> str:
     return max(terms, key=len)
 
 
-def shard_of(message_key: str) -> int:
-    return hashlib.sha256(message_key.encode("utf-8")).digest()[0] % TERM_SHARDS
-
-
-def term_partition(day: str, shard: int) -> str:
-    return f"{day}{_SEPARATOR}{shard}"
-
-
-def day_partitions(day: str) -> list[str]:
-    """Every term partition of one day (a search asks each)."""
-    return [term_partition(day, shard) for shard in range(TERM_SHARDS)]
-
-
-def term_row_key(term: str, newest_first: str) -> str:
-    return f"{term}{_SEPARATOR}{newest_first}"
-
-
-def term_bounds(term: str, low: str | None = None, high: str | None = None) -> tuple[str, str]:
-    """``(low, high)``: ``low <= RowKey < high`` selects ``term``'s rows.
-
-    ``low``/``high`` are optional newest-first bounds (archive.index.query_bounds) that
-    narrow the rows to a time range inside the day.
-    """
-    prefix = f"{term}{_SEPARATOR}"
-    return prefix + (low or ""), prefix + (high if high is not None else _SEPARATOR)
-
-
 def term_entities(
-    record: Mapping[str, Any], *, day: str, message_key: str, newest_first: str,
-    columns: Mapping[str, Any],
+    record: Mapping[str, Any], *, newest_first: str, columns: Mapping[str, Any],
 ) -> list[dict[str, Any]]:
-    """One row per distinct term of the record, in one partition, with ``TERM_COLUMNS``."""
-    partition = term_partition(day, shard_of(message_key))
+    """One row per distinct term of the record, each in its term's partition."""
     kept = {name: columns[name] for name in TERM_COLUMNS if name in columns}
-    return [
-        {"PartitionKey": partition, "RowKey": term_row_key(term, newest_first), **kept}
-        for term in record_terms(record)
-    ]
+    return [{"PartitionKey": term, "RowKey": newest_first, **kept}
+            for term in record_terms(record)]

@@ -65,6 +65,10 @@ from tests.support.pipeline_env import ACS_WEBHOOK_SECRET, TWILIO_AUTH_TOKEN, WA
 PUBLIC = "https://archive.example.com"
 
 QUIET_SECONDS = 2.5
+# Eight distinct words: the mean of bench.text_search's corpus (8.1 term rows a message).
+# Keyword search writes one index row per distinct word (archive.text_index), so the text
+# message's count depends on its words; "hello" would under-count the bill.
+TYPICAL_TEXT = "Can we move the call to Thursday afternoon?"
 STAGES = ("1 webhook", "2 queue trigger", "3 orchestration", "4 record", "5 index", "6 media",
           "failures", "other")
 QUEUE_STAGE = {"POST": "1 webhook", "GET": "2 queue trigger", "DELETE": "2 queue trigger",
@@ -162,10 +166,11 @@ def provider_senders(url: str, run: str, index: int) -> dict[str, tuple[Sender, 
         "messages": {"key": {"id": wasender_id, "fromMe": False,
                              "remoteJid": f"{CUSTOMER}@s.whatsapp.net",
                              "cleanedSenderPn": CUSTOMER},
-                     "messageBody": "hello", "message": {"conversation": "hello"}}}}).encode()
+                     "messageBody": TYPICAL_TEXT,
+                     "message": {"conversation": TYPICAL_TEXT}}}}).encode()
     twilio = urllib.parse.urlencode({
         "MessageSid": twilio_id, "AccountSid": "AC" + "0" * 32, "From": f"whatsapp:+{CUSTOMER}",
-        "To": "whatsapp:+15550783881", "Body": "hello", "NumMedia": "0",
+        "To": "whatsapp:+15550783881", "Body": TYPICAL_TEXT, "NumMedia": "0",
         "SmsStatus": "received", "MessageType": "text"}).encode()
     acs = json.dumps([{
         "id": f"{run}-{index}", "topic": "/acs", "subject": "advancedMessage",
@@ -173,7 +178,8 @@ def provider_senders(url: str, run: str, index: int) -> dict[str, tuple[Sender, 
         "eventTime": "2025-11-26T12:00:00Z", "dataVersion": "1.0", "metadataVersion": "1",
         "data": {"channelType": "whatsapp", "messageId": acs_id, "messageType": "text",
                  "from": CUSTOMER, "to": "6a6c6f2b-0000-4000-8000-000000000001",
-                 "receivedTimestamp": "2025-11-26T12:00:00+00:00", "content": "hello"}}]).encode()
+                 "receivedTimestamp": "2025-11-26T12:00:00+00:00",
+                 "content": TYPICAL_TEXT}}]).encode()
     twilio_path = "/api/webhooks/twilio"
     return {
         "wasender": (http_sender(url + "/api/webhooks/wasender", wasender, {
@@ -258,7 +264,8 @@ def measure(proxy: CountingProxy, url: str, reader: IndexReader, media: MediaSer
         text_id, image_id, media_id = (f"wamid.{run}.t{index}", f"wamid.{run}.i{index}",
                                        f"{run}m{index}")
         item = media.add(media_id, MediaItem(data=os.urandom(256 * 1024)))
-        text_body = webhooks.body_of(webhooks.text_message(text_id, CUSTOMER, T0 + index))
+        text_body = webhooks.body_of(webhooks.text_message(
+            text_id, CUSTOMER, T0 + index, TYPICAL_TEXT))
         image_body = webhooks.body_of(webhooks.image_message(
             image_id, CUSTOMER, T0 + 100 + index, media_id, item.sha256))
         status_body = webhooks.body_of(

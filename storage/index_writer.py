@@ -22,6 +22,7 @@ day of that moment, create-only: the earliest writer's day stays. One call per p
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
@@ -55,11 +56,14 @@ _MAX_ETAG_ROUNDS = 20
 # failed (412), a concurrent create won (409), or the row went away (404).
 _LOST_RACE = frozenset({404, 409, 412})
 
-# "~" sorts after every day partition (``YYYY-MM-DD~<shard>``), so the marker is never in
-# a day's range; retention deletes rows by a record's keys, so it never deletes the marker.
+# A term never holds "~" (archive.text_index), so the marker's partition is no word's;
+# retention deletes rows by a record's keys, so it never deletes the marker.
 TERM_MARKER_PARTITION = "~meta"
 TERM_MARKER_ROW = "since"
 _term_marker_written = False  # per process: the marker costs one call, not one per event
+# A record's term rows are one upsert per word (one partition each); sent side by side so
+# a 20-word message waits for about one round trip, not twenty. Shared by the process.
+_TERM_WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="term-rows")
 
 Operation = tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], dict[str, Any]]
 
@@ -152,8 +156,9 @@ def write_index(
 
     One call per (table, partition), at most 100 rows each; the latest-status row
     rides in the transaction of its partition (the record's by-message row), after one
-    read of it. Returns (index rows written, whether this record is now the shown
-    status). Raises IndexConflictError when the status row kept changing.
+    read of it. Term rows (one partition per word) are sent in parallel. Returns (index
+    rows written, whether this record is now the shown status). Raises
+    IndexConflictError when the status row kept changing, or a term row's failure.
     """
     status_row = latest_status_entity(record, record_path)
     written = 0
@@ -162,7 +167,13 @@ def write_index(
     if entities.get(TABLE_BY_TERM):
         # Before the term rows: a search never trusts a day whose rows may be incomplete.
         _ensure_term_marker(tables)
-    for table_name, partition, rows in partition_groups(entities):
+    groups = partition_groups(entities)
+    terms = [rows for table_name, _, rows in groups if table_name == TABLE_BY_TERM]
+    sent = [_TERM_WRITERS.submit(_send, tables.get_table_client(TABLE_BY_TERM), _upserts(rows))
+            for rows in terms]
+    for table_name, partition, rows in groups:
+        if table_name == TABLE_BY_TERM:
+            continue
         table = tables.get_table_client(table_name)
         carries_status = (
             status_row is not None
@@ -183,6 +194,9 @@ def write_index(
     if status_row is not None:
         # No by-message row in its partition (cannot happen for a record; kept safe).
         won = _with_latest_status(tables.get_table_client(TABLE_BY_MESSAGE), status_row, [])
+    for future, rows in zip(sent, terms, strict=True):
+        future.result()  # the first failure raises: the activity retries (upserts repeat)
+        written += len(rows)
     return written, won
 
 

@@ -233,3 +233,30 @@ def test_policy_flags_at_archive_time_and_by_backfill(
     # A bad version number is a usage error; no Durable instance is started for it.
     code, _, err = cli("lexicon", "backfill", "--version", "7", "--from", DAY, "--to", DAY)
     assert code == 2 and "no policy version 7" in err
+
+    # Review (issue 16): the pipeline's flag is in the queue, shown in its conversation,
+    # decided through the CLI, and the decision is audited and closes it.
+    near3 = f"{DAY}.{flag_row_key(outputs['near3']['path'], 1)}"
+    code, listing, _ = cli("review", "list", "--from", DAY, "--to", DAY, "--json")
+    assert code == 0 and near3 in {f["id"] for f in listing["flags"]}
+    assert all(f["status"] == "open" for f in listing["flags"])
+    code, shown, _ = cli("review", "show", near3, "--json")
+    assert code == 0
+    (mine,) = [m for m in shown["context"] if m["flagged"]]
+    assert mine["text"] == "I guarantee you a 10% return"
+    position = shown["context"].index(mine)
+    # Same conversation, oldest first: the messages sent just before and after it.
+    assert shown["context"][position - 1]["text"] == "Le doy GARANTÍA total"
+    assert shown["context"][position + 1]["text"] == "I guarantee you a full 10% return"
+    assert position <= 5 and len(shown["context"]) - position - 1 <= 5
+    code, marked, _ = cli("review", "mark", near3, "--status", "escalated", "--comment",
+                          "Promise of a return: to compliance.", "--json")
+    assert code == 0 and (marked["previous"], marked["status"]) == ("open", "escalated")
+    code, still_open, _ = cli("review", "list", "--from", DAY, "--to", DAY, "--json")
+    assert near3 not in {f["id"] for f in still_open["flags"]}
+    code, entries, _ = cli("audit", "--json")
+    (outcome,) = [e for e in entries if e["action"] == "review_mark"
+                  and e.get("phase") == "outcome"]
+    assert outcome["target"]["flag"] == near3 and outcome["target"]["status"] == "escalated"
+    assert outcome["target"]["decision"] == marked["decision"]
+    assert outcome["who"] == marked["reviewer"] and outcome["result"].startswith("ok")

@@ -34,7 +34,6 @@ from archive.names import (
     TABLE_BY_TERM,
 )
 from archive.record import RawRef, build_record
-from archive.text_index import day_partitions
 from tests.unit._meta_fixtures import fixture_bytes
 
 pytestmark = pytest.mark.unit
@@ -76,14 +75,12 @@ def test_message_rows() -> None:
     assert by_conversation["RowKey"] == "c~106540352242922~~" + timeline[0]["RowKey"]
     (by_day,) = rows[TABLE_BY_DAY]
     assert by_day["PartitionKey"] == "2024-05-31"
-    # "Please sell 100 shares of ACME at market.": one row per distinct term, one partition
-    # of the day, each RowKey the term and then the by-day RowKey.
+    # "Please sell 100 shares of ACME at market.": one row per distinct term, in the
+    # term's partition, under the by-day RowKey.
     terms = rows[TABLE_BY_TERM]
-    assert [r["RowKey"].split("~", 1)[0] for r in terms] == [
+    assert [r["PartitionKey"] for r in terms] == [
         "please", "sell", "100", "shares", "of", "acme", "at", "market"]
-    assert {r["RowKey"].split("~", 1)[1] for r in terms} == {by_day["RowKey"]}
-    assert len({r["PartitionKey"] for r in terms}) == 1
-    assert terms[0]["PartitionKey"] in day_partitions("2024-05-31")
+    assert {r["RowKey"] for r in terms} == {by_day["RowKey"]}
     for table_rows in rows.values():
         for row in table_rows:
             _assert_key_safe(row)
@@ -124,13 +121,13 @@ def test_group_member_is_a_participant() -> None:
     assert decode_id(conversation["PartitionKey"]) == "120363041234567890@g.us"
 
 
-def test_text_message_rows_make_five_partition_groups() -> None:
-    """Five rows and the term rows, five calls: the customer's row and the conversation row
-    share one, and every term row of the message is in one partition of its day."""
+def test_text_message_rows_make_four_partition_groups_and_one_per_word() -> None:
+    """Five rows in four calls (the customer's row and the conversation row share one),
+    and one call per distinct word: each term row is in its word's partition."""
     groups = partition_groups(index_entities(_record("text"), "p"))
     assert [(table, len(group)) for table, _, group in groups] == [
         (TABLE_BY_MESSAGE, 1), (TABLE_BY_DAY, 1), (TABLE_BY_PARTICIPANT, 2),
-        (TABLE_BY_PARTICIPANT, 1), (TABLE_BY_TERM, 8)]
+        (TABLE_BY_PARTICIPANT, 1)] + [(TABLE_BY_TERM, 1)] * 8
     assert groups[2][1] == "16315551181"
     assert partition_groups(index_entities(_record("status_read"), "p"))[0][0] == (
         TABLE_BY_MESSAGE)

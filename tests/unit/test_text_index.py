@@ -1,8 +1,7 @@
-"""Keyword search's term index keys (archive.text_index): terms, truncation, bounds, shards."""
+"""Keyword search's term index keys (archive.text_index): terms, truncation, partitions."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from archive.index import index_entities, inverted_ticks, query_bounds
+from archive.index import index_entities, inverted_ticks, range_filter
 from archive.lexicon import tokenize
 from archive.meta.parser import parse_webhook
 from archive.names import TABLE_BY_DAY, TABLE_BY_TERM
@@ -18,17 +17,11 @@ from archive.record import RawRef, build_record
 from archive.text_index import (
     MAX_TERM_CHARS,
     TERM_COLUMNS,
-    TERM_SHARDS,
-    day_partitions,
     lookup_term,
     query_terms,
     record_terms,
-    shard_of,
-    term_bounds,
     term_entities,
     term_key,
-    term_partition,
-    term_row_key,
 )
 from tests.unit._meta_fixtures import fixture_bytes
 
@@ -104,75 +97,44 @@ def test_lookup_term_is_the_longest_first_on_ties() -> None:
         lookup_term([])
 
 
-# -- keys and bounds ------------------------------------------------------------------------
+# -- keys -----------------------------------------------------------------------------------
 
 
-def _selects(term: str, row_key: str, low: str | None = None, high: str | None = None) -> bool:
-    lo, hi = term_bounds(term, low, high)
-    return lo <= row_key < hi
-
-
-def test_bounds_of_a_term_exclude_terms_it_is_a_prefix_of() -> None:
-    key = f"{inverted_ticks(datetime(2026, 1, 1, tzinfo=UTC))}-wamid.x-message-{'0' * 16}"
-    for other in ("guaranteed", "guarantees", "guarantee'd", "guarantee0", "guaranteeж",
-                  "guarante", "guarantee中"):
-        assert not _selects("guarantee", term_row_key(other, key)), other
-    assert _selects("guarantee", term_row_key("guarantee", key))
-
-
-@given(_terms, _terms, _keys)
-def test_bounds_select_exactly_one_terms_rows(term: str, other: str, key: str) -> None:
-    assert _selects(term, term_row_key(other, key)) == (term == other)
+@given(_terms)
+def test_terms_make_valid_partition_keys_apart_from_the_marker(term: str) -> None:
+    """A term is a PartitionKey as is: no forbidden or control character, never "~" (so
+    never the since-marker's partition, storage.index_writer)."""
+    assert not set(term) & _FORBIDDEN
+    assert all(ord(c) >= 0x20 and not 0x7F <= ord(c) < 0xA0 for c in term)
+    assert "~" not in term
 
 
 @given(_terms, _keys, st.datetimes(min_value=datetime(1971, 1, 1),
                                    max_value=datetime(9000, 1, 1), timezones=st.just(UTC)),
        st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(9000, 1, 1),
                     timezones=st.just(UTC)))
-def test_time_bounds_narrow_within_the_term(
+def test_a_time_range_is_one_row_key_range_of_the_terms_partition(
     term: str, key: str, start: datetime, end: datetime
 ) -> None:
-    """``term_bounds(term, *query_bounds(start, end))`` selects the term's rows in range."""
+    """``range_filter(term, start, end)``, the query search sends, selects exactly the
+    term's rows whose newest-first key lies in [start, end]."""
+    query = range_filter(term, start, end)
+    quoted = term.replace("'", "''")
+    assert query.startswith(f"PartitionKey eq '{quoted}' and RowKey ge '")
+    low = query.split("RowKey ge '", 1)[1].split("'", 1)[0]
+    high = query.split("RowKey lt '", 1)[1].split("'", 1)[0]
     ts_key = key.split("-", 1)[0]
     inside = inverted_ticks(end) <= ts_key <= inverted_ticks(start)
-    assert _selects(term, term_row_key(term, key), *query_bounds(start, end)) == inside
+    assert (low <= key < high) == inside
 
 
-@given(_terms)
-def test_non_ascii_terms_make_valid_table_keys(term: str) -> None:
-    row_key = term_row_key(term, "0" * 19 + "-m-message-" + "0" * 16)
-    assert not set(row_key) & _FORBIDDEN
-    assert all(ord(c) >= 0x20 and not 0x7F <= ord(c) < 0xA0 for c in row_key)
-    assert "~" not in term
-
-
-# -- partitions and shards ------------------------------------------------------------------
-
-
-def test_shard_is_stable_and_in_range() -> None:
-    # The shard must never change between versions: rows written earlier are found by it.
-    expected = hashlib.sha256(b"wamid.abc").digest()[0] % TERM_SHARDS
-    assert shard_of("wamid.abc") == expected == 3
-    assert {shard_of(f"m{i}") for i in range(200)} == set(range(TERM_SHARDS))
-    assert day_partitions("2026-03-01") == [f"2026-03-01~{i}" for i in range(TERM_SHARDS)]
-    assert term_partition("2026-03-01", 2) == "2026-03-01~2"
-
-
-@given(st.text(alphabet="abcXYZ019._~-", min_size=1, max_size=40))
-def test_shard_depends_only_on_the_message(message_key: str) -> None:
-    assert 0 <= shard_of(message_key) < TERM_SHARDS
-    assert shard_of(message_key) == shard_of(str(message_key))
-
-
-def test_a_records_term_rows_share_one_partition_and_part_of_the_by_day_projection() -> None:
+def test_a_records_term_rows_are_one_per_word_in_its_partition_with_the_by_day_key() -> None:
     record = _record("document")
     rows = index_entities(record, "records/p.json")
     (by_day,) = rows[TABLE_BY_DAY]
     terms = rows[TABLE_BY_TERM]
-    assert {r["PartitionKey"] for r in terms} == {
-        term_partition(by_day["PartitionKey"], shard_of(by_day["RowKey"].split("-")[1]))}
-    assert [r["RowKey"] for r in terms] == [
-        term_row_key(t, by_day["RowKey"]) for t in record_terms(record)]
+    assert [r["PartitionKey"] for r in terms] == record_terms(record)
+    assert {r["RowKey"] for r in terms} == {by_day["RowKey"]}
     for row in terms:
         assert {k: v for k, v in row.items() if k not in ("PartitionKey", "RowKey")} == {
             k: v for k, v in by_day.items() if k in TERM_COLUMNS}
@@ -186,10 +148,11 @@ def test_a_records_term_rows_share_one_partition_and_part_of_the_by_day_projecti
 
 def test_term_entities_are_identical_on_redelivery() -> None:
     record = _message({"text": "Same words"})
-    args: dict[str, Any] = {"day": "2026-01-01", "message_key": "m1",
-                            "newest_first": "k", "columns": {"timestamp": "t", "status": "x"}}
+    args: dict[str, Any] = {"newest_first": "k", "columns": {"timestamp": "t", "status": "x"}}
     assert term_entities(record, **args) == term_entities(record, **args)
-    assert [r["RowKey"] for r in term_entities(record, **args)] == ["same~k", "words~k"]
+    assert [(r["PartitionKey"], r["RowKey"]) for r in term_entities(record, **args)] == [
+        ("same", "k"), ("words", "k")]
+    assert all("status" not in r for r in term_entities(record, **args))
 
 
 # -- what a scan opens (admin.text_scan) ----------------------------------------------------

@@ -79,6 +79,11 @@ def decisions_text(flag: dict[str, Any]) -> Text:
         f"  {printable(d.get('reviewer'))}: {printable(d.get('comment'))}" for d in decisions))
 
 
+# The three decisions, on the same keys in the list and in a flag's view.
+MARK_BINDINGS = [Binding("r", "mark('r')", "Reviewed"), Binding("x", "mark('x')", "Escalate"),
+                 Binding("p", "mark('p')", "False positive")]
+
+
 class CommentScreen(AdminModal[str | None]):
     """Asks for the decision's comment; answers it, or None when cancelled."""
 
@@ -147,9 +152,7 @@ class Marking:
 
 
 class FlagScreen(Marking, AdminScreen):
-    BINDINGS = [Binding("escape", "back", "Back"), Binding("r", "mark('r')", "Reviewed"),
-                Binding("x", "mark('x')", "Escalate"),
-                Binding("p", "mark('p')", "False positive")]
+    BINDINGS = [Binding("escape", "back", "Back"), *MARK_BINDINGS]
 
     def __init__(self, flag_id: str) -> None:
         super().__init__()
@@ -202,9 +205,7 @@ class FlagScreen(Marking, AdminScreen):
 
 
 class ReviewScreen(Marking, AdminScreen):
-    BINDINGS = [Binding("enter", "open", "Open"), Binding("r", "mark('r')", "Reviewed"),
-                Binding("x", "mark('x')", "Escalate"),
-                Binding("p", "mark('p')", "False positive"),
+    BINDINGS = [Binding("enter", "open", "Open"), *MARK_BINDINGS,
                 Binding("o", "next_filter", "Status filter"), Binding("g", "reload", "Reload")]
 
     def __init__(self) -> None:
