@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from archive.events import conversation_key_of
@@ -26,7 +27,7 @@ from archive.index import (
     message_key,
     participant_key,
 )
-from archive.names import TABLE_BY_MESSAGE, TABLE_BY_PARTICIPANT
+from archive.names import TABLE_BY_MESSAGE, TABLE_BY_PARTICIPANT, TABLE_BY_TERM
 from devhost.azurite import Azurite
 from storage.disposal import _delete_rows
 from storage.index_reader import IndexReader
@@ -253,3 +254,33 @@ def test_concurrent_statuses_end_at_the_furthest_one(tables: TableServiceClient)
     events = {r["record_path"] for r in IndexReader(tables).by_message(wamid)
               if r["RowKey"] != LATEST_STATUS_ROW}
     assert events == {f"records/s{i}.json" for i in range(len(docs))}
+
+
+def test_a_text_writes_one_upsert_per_distinct_word_and_a_term_failure_raises(
+    tables: TableServiceClient, calls: Counter[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keyword search: each distinct word is its own partition, so its own upsert (sent in
+    parallel); a failed one fails the write, so the activity retries (upserts repeat)."""
+    customer = f"+1555{uuid.uuid4().int % 10**7:07d}"
+    words = record(f"wamid.{uuid.uuid4().hex}", customer)
+    words["content"] = {"text": "Sell sell ACME now, sell"}  # three distinct words
+    assert write_index(tables, words, "records/words.json") == (8, False)
+    # The since marker is created once per process, by its first record with words.
+    assert calls.pop("create_entity", 0) <= 1
+    assert calls == {"upsert_entity": 6, "submit_transaction": 1}
+    terms = tables.get_table_client(TABLE_BY_TERM)
+    for word in ("sell", "acme", "now"):
+        (row,) = terms.query_entities(f"PartitionKey eq '{word}' and "
+                                      f"message_id eq '{words['message_id']}'")
+        assert row["record_path"] == "records/words.json"
+
+    original = TableClient.upsert_entity
+
+    def refuse_acme(self: TableClient, entity: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        if self.table_name == TABLE_BY_TERM and entity["PartitionKey"] == "acme":
+            raise HttpResponseError("storage refused the term row")
+        return original(self, entity, *args, **kwargs)
+
+    monkeypatch.setattr(TableClient, "upsert_entity", refuse_acme)
+    with pytest.raises(HttpResponseError):
+        write_index(tables, words, "records/words.json")
