@@ -53,6 +53,7 @@ from archive.index import (
     conversation_row_prefix,
     inverted_ticks,
     message_key,
+    odata_literal,
     participant_key,
 )
 from archive.lexicon import text_fields
@@ -140,10 +141,6 @@ def _call(archive: Archive, service: str, what: str, action: Callable[[], T]) ->
     return archive.call(service, what, guarded)
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _decoded(entity: dict[str, Any]) -> dict[str, Any]:
     # Only the columns flag_entity writes: anything else on a row (a "status" someone
     # added) is not the app's and must not read as if it were.
@@ -225,7 +222,7 @@ def list_flags(
     target = {"status": status, "from": days[-1], "to": days[0], "limit": limit}
     def day_rows(day: str) -> list[dict[str, Any]]:
         return _call(archive, "table", "read the Flags table", lambda: [
-            dict(e) for e in flags.query_entities(f"PartitionKey eq {_quote(day)}")])
+            dict(e) for e in flags.query_entities(f"PartitionKey eq {odata_literal(day)}")])
 
     with audited(archive, "review_list", target) as run:
         for day in days:
@@ -299,8 +296,8 @@ def _conversation_rows(
     pk = participant_key(customer)
 
     def between(low: str, high: str, first: int | None = None) -> list[dict[str, Any]]:
-        query = (f"PartitionKey eq {_quote(pk)} and RowKey ge {_quote(low)}"
-                 f" and RowKey lt {_quote(high)}")
+        query = (f"PartitionKey eq {odata_literal(pk)} and RowKey ge {odata_literal(low)}"
+                 f" and RowKey lt {odata_literal(high)}")
         rows: list[dict[str, Any]] = []
         for entity in index.query_entities(query, results_per_page=first or 1000):
             rows.append(dict(entity))

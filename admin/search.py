@@ -20,7 +20,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from admin.connection import AdminError, Archive
-from archive.index import conversation_filter, days_between, participant_key, range_filter
+from archive.index import (
+    conversation_filter,
+    days_between,
+    odata_literal,
+    participant_key,
+    range_filter,
+)
 from archive.names import (
     TABLE_BY_DAY,
     TABLE_BY_MESSAGE,
@@ -72,17 +78,13 @@ class SearchPage:
         return {"table": self.table, "rows": self.rows, "continuation": self.continuation}
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _narrow(query_filter: str, query: SearchQuery) -> str:
     if query.direction:
-        query_filter += f" and direction eq {_quote(query.direction)}"
+        query_filter += f" and direction eq {odata_literal(query.direction)}"
     if query.type:
-        query_filter += f" and type eq {_quote(query.type)}"
+        query_filter += f" and type eq {odata_literal(query.type)}"
     if query.provider:
-        query_filter += f" and provider eq {_quote(query.provider)}"
+        query_filter += f" and provider eq {odata_literal(query.provider)}"
     return query_filter
 
 

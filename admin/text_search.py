@@ -48,7 +48,7 @@ from admin.search import (
     describe_facets,
 )
 from admin.text_scan import DayScan, Match, read_record, record_row, scan_day
-from archive.index import days_between, range_filter
+from archive.index import days_between, odata_literal, range_filter
 from archive.lexicon import Pattern, PolicyError, compile_policy, parse_pattern, parse_policy
 from archive.lexicon.matching import CompiledPolicy
 from archive.lexicon.policy import LEXICON_SCHEMA, participant_key
@@ -203,17 +203,13 @@ def _fields(search: _Search, record: dict[str, Any]) -> list[str]:
 # -- indexed days ---------------------------------------------------------------------------
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _term_rows(search: _Search, start: datetime, end: datetime, after: str | None
                ) -> Iterator[dict[str, Any]]:
     """The term's rows from ``start`` to ``end``, newest first, fetched a page at a time
     (lazily: the page asks for more only when it needs it)."""
     query_filter = range_filter(search.term, start, end)
     if after is not None:
-        query_filter += f" and RowKey gt {_quote(after)}"
+        query_filter += f" and RowKey gt {odata_literal(after)}"
     client = search.archive.tables.get_table_client(TABLE_BY_TERM)
     pages: Any = client.query_entities(query_filter, results_per_page=_TERM_PAGE).by_page()
     while True:

@@ -121,7 +121,8 @@ def query_bounds(start: datetime | None, end: datetime | None) -> tuple[str, str
     return low, high
 
 
-def _quote(value: str) -> str:
+def odata_literal(value: str) -> str:
+    """A string as an OData filter literal: quoted, inner quotes doubled."""
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -134,8 +135,9 @@ def range_filter(
     """
     low, high = query_bounds(start, end)
     return (
-        f"PartitionKey eq {_quote(partition_key)} and RowKey ge {_quote(prefix + low)}"
-        f" and RowKey lt {_quote(prefix + high)}"
+        f"PartitionKey eq {odata_literal(partition_key)}"
+        f" and RowKey ge {odata_literal(prefix + low)}"
+        f" and RowKey lt {odata_literal(prefix + high)}"
     )
 
 

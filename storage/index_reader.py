@@ -21,6 +21,7 @@ from archive.index import (
     LATEST_STATUS_ROW,
     conversation_filter,
     message_key,
+    odata_literal,
     participant_key,
     range_filter,
 )
@@ -47,10 +48,6 @@ def conversation_key(business_id: str, customer_id: str) -> str:
     partition (archive.index.conversation_filter).
     """
     return join_segments(key_segment(business_id), key_segment(customer_id))
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _encode_token(token: Any) -> str | None:
@@ -97,7 +94,8 @@ class IndexReader:
 
     def by_message(self, message_id: str) -> list[dict[str, Any]]:
         """Every event of one message (message, statuses, edits...) plus its latest-status row."""
-        return self._all(TABLE_BY_MESSAGE, f"PartitionKey eq {_quote(message_key(message_id))}")
+        return self._all(TABLE_BY_MESSAGE,
+                         f"PartitionKey eq {odata_literal(message_key(message_id))}")
 
     def latest_status(self, message_id: str) -> dict[str, Any] | None:
         rows = [r for r in self.by_message(message_id) if r.get("RowKey") == LATEST_STATUS_ROW]
@@ -140,7 +138,7 @@ class IndexReader:
         """Every event (statuses included) whose provider time falls on `day` (UTC)."""
         key = day if isinstance(day, str) else day.isoformat()
         return self._page(
-            TABLE_BY_DAY, f"PartitionKey eq {_quote(key)}", page_size, continuation
+            TABLE_BY_DAY, f"PartitionKey eq {odata_literal(key)}", page_size, continuation
         )
 
     def failures(
@@ -152,7 +150,7 @@ class IndexReader:
         continuation: str | None = None,
     ) -> Page:
         """Failures of one kind (media_unavailable, conflict, unparseable, webhook_error)."""
-        query = f"PartitionKey eq {_quote(kind)}"
+        query = f"PartitionKey eq {odata_literal(kind)}"
         if since_day:
-            query += f" and RowKey ge {_quote(since_day)}"
+            query += f" and RowKey ge {odata_literal(since_day)}"
         return self._page(TABLE_FAILURES, query, page_size, continuation)

@@ -17,7 +17,13 @@ from typing import Any
 
 from azure.data.tables import TableServiceClient
 
-from archive.index import conversation_filter, days_between, participant_key, range_filter
+from archive.index import (
+    conversation_filter,
+    days_between,
+    odata_literal,
+    participant_key,
+    range_filter,
+)
 from archive.names import TABLE_BY_DAY, TABLE_BY_PARTICIPANT
 from archive.scope import Scope
 from storage.index_reader import IndexReader
@@ -41,18 +47,14 @@ def _message_rows(reader: IndexReader, scope: Scope, message_id: str) -> list[di
     return [r for r in rows if scope.covers(r)]
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _orphan_status_filter(scope: Scope, day: str) -> str:
     if scope.business_id and scope.customer_id:
-        who = (f"business_id eq {_quote(scope.business_id)}"
-               f" and customer_id eq {_quote(scope.customer_id)}")
+        who = (f"business_id eq {odata_literal(scope.business_id)}"
+               f" and customer_id eq {odata_literal(scope.customer_id)}")
     else:
-        p = _quote(str(scope.participant))
+        p = odata_literal(str(scope.participant))
         who = (f"(customer_id eq {p} or business_id eq {p} or from eq {p} or to eq {p})")
-    return f"PartitionKey eq {_quote(day)} and event eq 'status' and {who}"
+    return f"PartitionKey eq {odata_literal(day)} and event eq 'status' and {who}"
 
 
 def index_rows_in_scope(tables: TableServiceClient, scope: Scope) -> Iterator[dict[str, Any]]:
