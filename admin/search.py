@@ -26,6 +26,7 @@ from archive.index import (
     odata_literal,
     participant_key,
     range_filter,
+    without_keys,
 )
 from archive.names import (
     TABLE_BY_DAY,
@@ -88,12 +89,12 @@ def _narrow(query_filter: str, query: SearchQuery) -> str:
     return query_filter
 
 
-def _token_out(state: dict[str, Any]) -> str:
+def encode_page_token(state: dict[str, Any]) -> str:
     raw = json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode("ascii")
 
 
-def _token_in(token: str | None) -> dict[str, Any]:
+def decode_page_token(token: str | None) -> dict[str, Any]:
     if not token:
         return {}
     try:
@@ -103,10 +104,6 @@ def _token_in(token: str | None) -> dict[str, Any]:
     if not isinstance(state, dict):
         raise AdminError("invalid --page token (copy it from the previous page)")
     return state
-
-
-def _clean(entity: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in entity.items() if k not in ("PartitionKey", "RowKey")}
 
 
 def _one_page(
@@ -120,7 +117,7 @@ def _one_page(
         )
         rows: list[dict[str, Any]] = []
         for page in pages:
-            rows = [_clean(dict(e)) for e in page]
+            rows = [without_keys(dict(e)) for e in page]
             break
         return rows, pages.continuation_token
 
@@ -147,7 +144,7 @@ def _by_message(archive: Archive, query: SearchQuery) -> SearchPage:
         lambda: archive.index.by_message(message_id),
     )
     rows = [
-        _clean(r) for r in found
+        without_keys(r) for r in found
         # The latest-status summary row has no event.
         if "event" in r
         and (not query.direction or r.get("direction") == query.direction)
@@ -166,7 +163,7 @@ def _by_days(
     days = days_between(start, end)
     if len(days) > MAX_DAY_SPAN:
         raise AdminError(f"a date-only search spans at most {MAX_DAY_SPAN} days; narrow it")
-    state = _token_in(continuation)
+    state = decode_page_token(continuation)
     index = int(state.get("day", 0))
     token = state.get("t")
     rows: list[dict[str, Any]] = []
@@ -176,7 +173,7 @@ def _by_days(
         rows.extend(got)
         if not token:
             index += 1
-    next_token = _token_out({"day": index, "t": token}) if index < len(days) else None
+    next_token = encode_page_token({"day": index, "t": token}) if index < len(days) else None
     return SearchPage(rows=rows, continuation=next_token, table=TABLE_BY_DAY)
 
 
@@ -199,11 +196,11 @@ def search(
         return _by_days(archive, query, page_size, continuation)
     table, partition_filter = partition
     query_filter = _narrow(partition_filter, query)
-    token = _token_in(continuation).get("t")
+    token = decode_page_token(continuation).get("t")
     rows, next_token = _one_page(archive, table, query_filter, page_size, token)
     return SearchPage(
         rows=rows,
-        continuation=_token_out({"t": next_token}) if next_token else None,
+        continuation=encode_page_token({"t": next_token}) if next_token else None,
         table=table,
     )
 

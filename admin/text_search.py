@@ -42,13 +42,12 @@ from admin.connection import AdminError, Archive
 from admin.search import (
     DEFAULT_PAGE,
     MAX_DAY_SPAN,
-    _clean,
-    _token_in,
-    _token_out,
+    decode_page_token,
     describe_facets,
+    encode_page_token,
 )
 from admin.text_scan import DayScan, Match, read_record, record_row, scan_day
-from archive.index import days_between, odata_literal, range_filter
+from archive.index import days_between, odata_literal, range_filter, without_keys
 from archive.lexicon import Pattern, PolicyError, compile_policy, parse_pattern, parse_policy
 from archive.lexicon.matching import CompiledPolicy
 from archive.lexicon.policy import LEXICON_SCHEMA, participant_key
@@ -160,7 +159,7 @@ def _resume(token: str | None, digest: str) -> dict[str, Any]:
     the time range the first page resolved (so "now" does not move between pages)."""
     if not token:
         return {}
-    state = _token_in(token)
+    state = decode_page_token(token)
     bad = AdminError("invalid --page token (copy it from the previous page of this search)")
     if state.get("v") != _TOKEN_VERSION or state.get("q") != digest:
         raise bad
@@ -241,7 +240,7 @@ def _indexed_span(search: _Search, start: datetime, end: datetime, after: str | 
             found = _fields(search, record) if record is not None else []
             if search.needs_read and not found:
                 continue
-            search.rows.append(_clean(entity) | {"fields": found})
+            search.rows.append(without_keys(entity) | {"fields": found})
             if len(search.rows) == size:
                 return str(entity["RowKey"])
     return None
@@ -290,7 +289,7 @@ def _scan_day(search: _Search, day: str, after: str | None, size: int,
 
 def _token(digest: str, segment: str, after: str | None, start: datetime,
            end: datetime) -> str:
-    return _token_out({"v": _TOKEN_VERSION, "q": digest, "d": segment, "a": after,
+    return encode_page_token({"v": _TOKEN_VERSION, "q": digest, "d": segment, "a": after,
                        "s": start.isoformat(), "e": end.isoformat()})
 
 

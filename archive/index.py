@@ -121,6 +121,11 @@ def query_bounds(start: datetime | None, end: datetime | None) -> tuple[str, str
     return low, high
 
 
+def without_keys(entity: dict[str, Any]) -> dict[str, Any]:
+    """An index row's columns, without its PartitionKey and RowKey (what searches show)."""
+    return {k: v for k, v in entity.items() if k not in ("PartitionKey", "RowKey")}
+
+
 def odata_literal(value: str) -> str:
     """A string as an OData filter literal: quoted, inner quotes doubled."""
     return "'" + value.replace("'", "''") + "'"

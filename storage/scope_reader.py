@@ -23,6 +23,7 @@ from archive.index import (
     odata_literal,
     participant_key,
     range_filter,
+    without_keys,
 )
 from archive.names import TABLE_BY_DAY, TABLE_BY_PARTICIPANT
 from archive.scope import Scope
@@ -34,13 +35,9 @@ from storage.index_reader import IndexReader
 MAX_STATUS_SCAN_DAYS = 366
 
 
-def _clean(entity: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in entity.items() if k not in ("PartitionKey", "RowKey")}
-
-
 def _message_rows(reader: IndexReader, scope: Scope, message_id: str) -> list[dict[str, Any]]:
     rows = [
-        _clean(r) for r in reader.by_message(message_id)
+        without_keys(r) for r in reader.by_message(message_id)
         # The latest-status summary row has no event: it is not a record.
         if "event" in r and r.get("record_path")
     ]
@@ -79,7 +76,7 @@ def index_rows_in_scope(tables: TableServiceClient, scope: Scope) -> Iterator[di
     seen_messages: set[str] = set()
     client = tables.get_table_client(TABLE_BY_PARTICIPANT)
     for entity in client.query_entities(query):
-        row = _clean(dict(entity))
+        row = without_keys(dict(entity))
         path = str(row.get("record_path") or "")
         if path and path not in seen_paths and scope.covers(row):
             seen_paths.add(path)
@@ -102,7 +99,7 @@ def index_rows_in_scope(tables: TableServiceClient, scope: Scope) -> Iterator[di
     by_day = tables.get_table_client(TABLE_BY_DAY)
     for day in days:
         for entity in by_day.query_entities(_orphan_status_filter(scope, day)):
-            row = _clean(dict(entity))
+            row = without_keys(dict(entity))
             path = str(row.get("record_path") or "")
             if path and path not in seen_paths and scope.covers(row):
                 seen_paths.add(path)
